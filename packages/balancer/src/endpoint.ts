@@ -1,0 +1,222 @@
+import type { Endpoint, EndpointStats } from '@switchboard/core'
+
+/** Options of {@link createEndpoint}. */
+export interface EndpointOptions {
+  /** Base URL of the target, `http://host:port` with an optional path prefix. */
+  url: string
+  /** Stable id. @default url */
+  id?: string
+  /** Relative weight, > 0. @default 1 */
+  weight?: number
+  /** Tier for `first-available`; lower goes first. @default 0 */
+  priority?: number
+  /** Length of the sliding window for rates and error rate, in ms. @default 10_000 */
+  windowMs?: number
+  /** How many latency samples the percentile window keeps. @default 256 */
+  latencySamples?: number
+  /** EWMA smoothing factor in (0, 1]; higher reacts faster. @default 0.3 */
+  ewmaAlpha?: number
+  /** Clock in ms; inject a fake one in tests. @default performance.now */
+  now?: () => number
+}
+
+const BUCKETS = 10
+
+/**
+ * One endpoint with live stats: what balancers read, what proxy-pass and the health checker write.
+ * Recording a request allocates nothing; percentiles are computed when read.
+ * @example
+ * const ep = createEndpoint({ url: 'http://127.0.0.1:3000', weight: 2 })
+ * const t = ep.begin(); ... ; ep.end(t, true)
+ */
+export class EndpointState implements Endpoint, EndpointStats {
+  readonly id: string
+  readonly url: string
+  readonly configuredWeight: number
+  readonly priority: number
+  weight: number
+  healthy = true
+  inFlight = 0
+  openConnections = 0
+  latencyEwmaMs = Number.NaN
+  probeLatencyMs = Number.NaN
+  totalRequests = 0
+  totalErrors = 0
+
+  readonly #now: () => number
+  readonly #alpha: number
+  readonly #samples: Float64Array
+  readonly #scratch: Float64Array
+  #sampleCount = 0
+  #sampleNext = 0
+  readonly #bucketMs: number
+  readonly #bucketStart: Float64Array
+  readonly #bucketCount: Uint32Array
+  readonly #bucketErrors: Uint32Array
+
+  constructor(options: EndpointOptions) {
+    const weight = options.weight ?? 1
+    if (!(weight > 0) || !Number.isFinite(weight)) throw new RangeError('weight must be a positive number')
+    const windowMs = options.windowMs ?? 10_000
+    if (!(windowMs > 0)) throw new RangeError('windowMs must be a positive number')
+    const samples = options.latencySamples ?? 256
+    if (!Number.isInteger(samples) || samples < 1) throw new RangeError('latencySamples must be a positive integer')
+    const alpha = options.ewmaAlpha ?? 0.3
+    if (!(alpha > 0 && alpha <= 1)) throw new RangeError('ewmaAlpha must be in (0, 1]')
+    this.url = options.url
+    this.id = options.id ?? options.url
+    this.configuredWeight = weight
+    this.weight = weight
+    this.priority = options.priority ?? 0
+    this.#now = options.now ?? (() => performance.now())
+    this.#alpha = alpha
+    this.#samples = new Float64Array(samples)
+    this.#scratch = new Float64Array(samples)
+    this.#bucketMs = windowMs / BUCKETS
+    this.#bucketStart = new Float64Array(BUCKETS).fill(Number.NEGATIVE_INFINITY)
+    this.#bucketCount = new Uint32Array(BUCKETS)
+    this.#bucketErrors = new Uint32Array(BUCKETS)
+  }
+
+  /** The stats view (this object: every stat is a field or getter). */
+  get stats(): EndpointStats {
+    return this
+  }
+
+  /** Marks a request as started; returns the start time to pass to {@link end}. */
+  begin(): number {
+    this.inFlight++
+    return this.#now()
+  }
+
+  /** Marks a request as finished; `ok` false for a transport error or a 5xx. */
+  end(startedAt: number, ok: boolean): void {
+    if (this.inFlight > 0) this.inFlight--
+    const now = this.#now()
+    const latency = Math.max(0, now - startedAt)
+    this.totalRequests++
+    if (!ok) this.totalErrors++
+    this.latencyEwmaMs = Number.isNaN(this.latencyEwmaMs)
+      ? latency
+      : this.latencyEwmaMs + this.#alpha * (latency - this.latencyEwmaMs)
+    this.#samples[this.#sampleNext] = latency
+    this.#sampleNext = (this.#sampleNext + 1) % this.#samples.length
+    if (this.#sampleCount < this.#samples.length) this.#sampleCount++
+    const slot = this.#bucket(now)
+    this.#bucketCount[slot]++
+    if (!ok) this.#bucketErrors[slot]++
+  }
+
+  /** Records an active probe: its latency, or `undefined` when it failed. */
+  recordProbe(latencyMs: number | undefined): void {
+    if (latencyMs !== undefined) this.probeLatencyMs = latencyMs
+  }
+
+  /** Health as decided by active checks or outlier detection. */
+  setHealthy(healthy: boolean): void {
+    this.healthy = healthy
+  }
+
+  /** Effective weight (slow start ramps it up to `configuredWeight`). */
+  setWeight(weight: number): void {
+    if (weight > 0 && Number.isFinite(weight)) this.weight = weight
+  }
+
+  /** An upstream connection to this endpoint opened. */
+  connectionOpened(): void {
+    this.openConnections++
+  }
+
+  /** An upstream connection to this endpoint closed. */
+  connectionClosed(): void {
+    if (this.openConnections > 0) this.openConnections--
+  }
+
+  get latencyP50Ms(): number {
+    return this.#percentile(0.5)
+  }
+
+  get latencyP95Ms(): number {
+    return this.#percentile(0.95)
+  }
+
+  get latencyP99Ms(): number {
+    return this.#percentile(0.99)
+  }
+
+  get errorRate(): number {
+    const { count, errors } = this.#windowTotals()
+    return count === 0 ? 0 : errors / count
+  }
+
+  get requestsPerSecond(): number {
+    return (this.#windowTotals().count * 1000) / (this.#bucketMs * BUCKETS)
+  }
+
+  /** A plain snapshot for JSON (admin API, logs). */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      url: this.url,
+      weight: this.weight,
+      configuredWeight: this.configuredWeight,
+      priority: this.priority,
+      healthy: this.healthy,
+      inFlight: this.inFlight,
+      openConnections: this.openConnections,
+      latencyEwmaMs: nanToNull(this.latencyEwmaMs),
+      latencyP50Ms: nanToNull(this.latencyP50Ms),
+      latencyP95Ms: nanToNull(this.latencyP95Ms),
+      latencyP99Ms: nanToNull(this.latencyP99Ms),
+      errorRate: this.errorRate,
+      requestsPerSecond: this.requestsPerSecond,
+      probeLatencyMs: nanToNull(this.probeLatencyMs),
+      totalRequests: this.totalRequests,
+      totalErrors: this.totalErrors,
+    }
+  }
+
+  #bucket(now: number): number {
+    const index = Math.floor(now / this.#bucketMs)
+    const slot = ((index % BUCKETS) + BUCKETS) % BUCKETS
+    const start = index * this.#bucketMs
+    if (this.#bucketStart[slot] !== start) {
+      this.#bucketStart[slot] = start
+      this.#bucketCount[slot] = 0
+      this.#bucketErrors[slot] = 0
+    }
+    return slot
+  }
+
+  #windowTotals(): { count: number; errors: number } {
+    const oldest = this.#now() - this.#bucketMs * BUCKETS
+    let count = 0
+    let errors = 0
+    for (let i = 0; i < BUCKETS; i++) {
+      if (this.#bucketStart[i] + this.#bucketMs > oldest) {
+        count += this.#bucketCount[i]
+        errors += this.#bucketErrors[i]
+      }
+    }
+    return { count, errors }
+  }
+
+  #percentile(q: number): number {
+    const n = this.#sampleCount
+    if (n === 0) return Number.NaN
+    const sorted = this.#scratch.subarray(0, n)
+    sorted.set(this.#samples.subarray(0, n))
+    sorted.sort()
+    return sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]
+  }
+}
+
+/**
+ * Creates an {@link EndpointState}.
+ * @example createEndpoint({ url: 'http://127.0.0.1:3000', weight: 2 })
+ */
+export const createEndpoint = (options: EndpointOptions): EndpointState => new EndpointState(options)
+
+function nanToNull(value: number): number | null {
+  return Number.isNaN(value) ? null : value
+}

@@ -1,0 +1,32 @@
+export {
+  GatewayError,
+  isGatewayError,
+  BadRequestError,
+  UnauthorizedError,
+  ForbiddenError,
+  NoRouteError,
+  MethodNotAllowedError,
+  RequestTimeoutError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  HeadersTooLargeError,
+  BadGatewayError,
+  NoHealthyUpstreamError,
+  ServiceUnavailableError,
+  UpstreamTimeoutError,
+  ConfigError,
+  type GatewayErrorOptions,
+  type GatewayErrorBody,
+  type TimeoutPhase,
+} from './errors.ts'
+export { parseDuration, parseSize } from './units.ts'
+export type { Endpoint, EndpointStats, HeaderRecord, RequestInfo, Balancer } from './types.ts'
+export {
+  encodeText,
+  decodeText,
+  encodeJson,
+  decodeJson,
+  type Store,
+  type StoreSetOptions,
+} from './store.ts'
+export type { Exchange, ExchangeRequest, MatchedRoute, Middleware, ResponseTap } from './exchange.ts'

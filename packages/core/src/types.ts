@@ -1,0 +1,84 @@
+/**
+ * Live statistics of one endpoint, kept up to date by the gateway (proxy-pass feedback) and the
+ * health checker. "Engine stats" (physical load) and "request stats" (request-level performance)
+ * in the sense of the pluggable router seed. Reading a field never allocates.
+ */
+export interface EndpointStats {
+  /** Requests sent to this endpoint and not finished yet (engine stat). */
+  readonly inFlight: number
+  /** Open upstream connections to this endpoint (engine stat). */
+  readonly openConnections: number
+  /** Exponentially weighted moving average of response latency in ms; `NaN` before any sample. */
+  readonly latencyEwmaMs: number
+  /** Median latency over the sliding window in ms; `NaN` without samples. */
+  readonly latencyP50Ms: number
+  /** 95th percentile latency over the sliding window in ms; `NaN` without samples. */
+  readonly latencyP95Ms: number
+  /** 99th percentile latency over the sliding window in ms; `NaN` without samples. */
+  readonly latencyP99Ms: number
+  /** Share of failed requests (5xx or transport error) over the sliding window, 0..1. */
+  readonly errorRate: number
+  /** Completed requests per second over the sliding window. */
+  readonly requestsPerSecond: number
+  /** Latency of the last successful active probe in ms; `NaN` before one. */
+  readonly probeLatencyMs: number
+  /** Requests completed since start. */
+  readonly totalRequests: number
+  /** Requests failed since start. */
+  readonly totalErrors: number
+}
+
+/**
+ * One target of an upstream as a balancer sees it.
+ * `weight` is the effective weight (slow start may hold it below `configuredWeight`).
+ */
+export interface Endpoint {
+  /** Stable identifier, unique within its upstream (the URL unless configured otherwise). */
+  readonly id: string
+  /** Base URL: `http://127.0.0.1:3000` (a path prefix is allowed). */
+  readonly url: string
+  /** Effective weight, > 0. */
+  readonly weight: number
+  /** Weight from config. */
+  readonly configuredWeight: number
+  /** Tier for `first-available`: lower goes first. */
+  readonly priority: number
+  /** False while an active check or outlier detection holds it out. */
+  readonly healthy: boolean
+  /** Live statistics. */
+  readonly stats: EndpointStats
+}
+
+/** Header values as a lowercase record, the way `node:http` exposes them. */
+export type HeaderRecord = Record<string, string | string[] | undefined>
+
+/** What a balancer may look at to choose: never a socket, never a stream. */
+export interface RequestInfo {
+  /** Upper-case method. */
+  readonly method: string
+  /** Raw request target (path and query), as received. */
+  readonly target: string
+  /** Lowercase header record. */
+  readonly headers: HeaderRecord
+  /** Address of the client (after trusted-proxy resolution). */
+  readonly clientIp: string
+  /** The JSON request body, when an earlier step already parsed it. */
+  readonly body?: unknown
+}
+
+/**
+ * A load-balancing strategy: one synchronous function from healthy candidates to one of them.
+ * @example
+ * const first: Balancer = { name: 'first', pick: (candidates) => candidates[0] }
+ */
+export interface Balancer {
+  /** Registry name (`round-robin`, `p2c`, ...). */
+  readonly name: string
+  /** Returns one of `candidates`, or `undefined` only when the list is empty. */
+  pick(candidates: readonly Endpoint[], request: RequestInfo): Endpoint | undefined
+  /**
+   * Headers to add to the client's response after `endpoint` served `request` (a sticky cookie).
+   * Optional.
+   */
+  responseHeaders?(endpoint: Endpoint, request: RequestInfo): Record<string, string> | undefined
+}
