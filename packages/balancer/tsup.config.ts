@@ -1,11 +1,13 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // `conformance` is the test-only subpath: it imports vitest, which stays external.
+  entry: ['src/index.ts', 'src/conformance.ts'],
   format: ['esm'],
   dts: true,
   clean: true,
   sourcemap: true,
   target: 'es2022',
   removeNodeProtocol: false,
+  external: ['vitest'],
 })

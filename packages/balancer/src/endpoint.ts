@@ -49,6 +49,7 @@ export class EndpointState implements Endpoint, EndpointStats {
   readonly #scratch: Float64Array
   #sampleCount = 0
   #sampleNext = 0
+  #windowErrors = 0
   readonly #bucketMs: number
   readonly #bucketStart: Float64Array
   readonly #bucketCount: Uint32Array
@@ -145,12 +146,12 @@ export class EndpointState implements Endpoint, EndpointStats {
   }
 
   get errorRate(): number {
-    const { count, errors } = this.#windowTotals()
-    return count === 0 ? 0 : errors / count
+    const count = this.#windowTotals()
+    return count === 0 ? 0 : this.#windowErrors / count
   }
 
   get requestsPerSecond(): number {
-    return (this.#windowTotals().count * 1000) / (this.#bucketMs * BUCKETS)
+    return (this.#windowTotals() * 1000) / (this.#bucketMs * BUCKETS)
   }
 
   /** A plain snapshot for JSON (admin API, logs). */
@@ -188,7 +189,8 @@ export class EndpointState implements Endpoint, EndpointStats {
     return slot
   }
 
-  #windowTotals(): { count: number; errors: number } {
+  /** Requests in the window; leaves the errors in #windowErrors so reading a stat allocates nothing. */
+  #windowTotals(): number {
     const oldest = this.#now() - this.#bucketMs * BUCKETS
     let count = 0
     let errors = 0
@@ -198,7 +200,8 @@ export class EndpointState implements Endpoint, EndpointStats {
         errors += this.#bucketErrors[i]
       }
     }
-    return { count, errors }
+    this.#windowErrors = errors
+    return count
   }
 
   #percentile(q: number): number {

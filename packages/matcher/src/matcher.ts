@@ -1,0 +1,408 @@
+import {
+  canonicalJson,
+  compileHost,
+  compileValueConditions,
+  hostMatches,
+  jsonDepth,
+  normalizeHost,
+  statelessRegExp,
+  valueMatches,
+  type HostRule,
+  type ValueCondition,
+} from './conditions.ts'
+import { normalizePath } from './normalize-path.ts'
+import { parsePattern } from './pattern.ts'
+import type { MatchInput, Matcher, MatcherOptions, MatchResult, RouteDefinition } from './types.ts'
+
+/**
+ * Compiles routes once into a segment tree (static children in a `Map`, then a param child, then a
+ * wildcard) plus a priority-ordered list of regex routes, and returns a matcher.
+ *
+ * Precedence: higher `priority` first (default 0); then the most specific path, compared segment by
+ * segment from the left (static > param > wildcard, so a longer static prefix wins); then path
+ * patterns before regexes; then definition order. A route whose path matches but whose method,
+ * host, header, query or payload condition fails falls through to the next candidate.
+ *
+ * Throws a `TypeError` naming the route (`routes[2].match.path: ...`) for a bad pattern, an invalid
+ * regex or condition, or a duplicate route name.
+ *
+ * @example
+ * const matcher = createMatcher([
+ *   { name: 'user', match: { path: '/users/:id', methods: ['GET'] }, data: 'users' },
+ *   { name: 'api', match: { path: '/api/*' }, data: 'api' },
+ * ])
+ * matcher.match({ method: 'GET', path: '/users/42' })?.params // { id: '42' }
+ */
+export function createMatcher<T>(routes: RouteDefinition<T>[], options: MatcherOptions = {}): Matcher<T> {
+  return new CompiledMatcher(routes, options)
+}
+
+class CompiledMatcher<T> implements Matcher<T> {
+  readonly routes: readonly RouteDefinition<T>[]
+  #root: TreeNode<T> = new TreeNode()
+  #regexRoutes: CompiledRoute<T>[] = []
+  #maxPriority = -Infinity
+  #hasPayload = false
+  #strictTrailingSlash: boolean
+  #caseSensitive: boolean
+
+  constructor(routes: RouteDefinition<T>[], options: MatcherOptions) {
+    if (!Array.isArray(routes)) throw new TypeError('routes: must be an array')
+    if (options === null || typeof options !== 'object') throw new TypeError('options: must be an object')
+    if (options.strictTrailingSlash !== undefined && typeof options.strictTrailingSlash !== 'boolean') {
+      throw new TypeError('options.strictTrailingSlash: must be a boolean')
+    }
+    if (options.caseSensitive !== undefined && typeof options.caseSensitive !== 'boolean') {
+      throw new TypeError('options.caseSensitive: must be a boolean')
+    }
+    this.#strictTrailingSlash = options.strictTrailingSlash ?? true
+    this.#caseSensitive = options.caseSensitive ?? true
+    this.routes = Object.freeze([...routes])
+    const names = new Map<string, number>()
+    routes.forEach((def, index) => {
+      const where = `routes[${index}]`
+      if (def === null || typeof def !== 'object') throw new TypeError(`${where}: must be an object`)
+      if (typeof def.name !== 'string' || def.name === '') throw new TypeError(`${where}.name: must be a non-empty string`)
+      const previous = names.get(def.name)
+      if (previous !== undefined) {
+        throw new TypeError(`${where}.name: duplicate route name "${def.name}" (also routes[${previous}])`)
+      }
+      names.set(def.name, index)
+      const route = compileRoute(def, where)
+      this.#maxPriority = Math.max(this.#maxPriority, route.priority)
+      if (route.payloads) this.#hasPayload = true
+      this.#insert(route, def.match, where)
+    })
+    // Stable sort: equal priorities keep definition order.
+    this.#regexRoutes.sort((a, b) => b.priority - a.priority)
+  }
+
+  match(input: MatchInput): MatchResult<T> | undefined {
+    const search = this.#search(input, MODE_MATCH)
+    if (search?.best === undefined) return undefined
+    return { route: search.best.def, params: search.bestParams! }
+  }
+
+  needsBody(input: MatchInput): boolean {
+    if (!this.#hasPayload) return false
+    const search = this.#search(input, MODE_NEEDS_BODY)
+    return search?.best?.payloads !== undefined
+  }
+
+  allowedMethods(input: MatchInput): string[] {
+    const search = this.#search(input, MODE_ALLOWED)
+    return search?.allowed ? [...search.allowed].sort() : []
+  }
+
+  #insert(route: CompiledRoute<T>, match: RouteDefinition<T>['match'], where: string): void {
+    if (match.path !== undefined && match.pathRegex !== undefined) {
+      throw new TypeError(`${where}.match: set either path or pathRegex, not both`)
+    }
+    if (match.pathRegex !== undefined) {
+      route.regex = compileRegex(match.pathRegex, `${where}.match.pathRegex`)
+      this.#regexRoutes.push(route)
+      return
+    }
+    let node = this.#root
+    if (match.path === undefined) {
+      node.wildcard.push(route) // no path condition: every path, ranked like `/*`, no params
+      return
+    }
+    const pattern = parsePattern(match.path, `${where}.match.path`, this.#strictTrailingSlash)
+    for (const seg of pattern.segments) {
+      if (seg.param) {
+        node.param ??= new TreeNode()
+        node = node.param
+        route.paramNames.push(seg.name)
+      } else {
+        node.statics ??= new Map()
+        const key = this.#caseSensitive ? seg.value : seg.value.toLowerCase()
+        let child = node.statics.get(key)
+        if (!child) node.statics.set(key, (child = new TreeNode()))
+        node = child
+      }
+    }
+    if (pattern.wildcard !== undefined) {
+      route.wildcardName = pattern.wildcard
+      node.wildcard.push(route)
+    } else {
+      node.routes.push(route)
+    }
+  }
+
+  #search(input: MatchInput, mode: Mode): Search<T> | undefined {
+    let rawPath = input.path
+    let query = input.query
+    if (typeof rawPath !== 'string') return undefined
+    const q = rawPath.indexOf('?')
+    if (q !== -1) {
+      query ??= rawPath.slice(q)
+      rawPath = rawPath.slice(0, q)
+    }
+    let path = normalizePath(rawPath)
+    if (path === undefined) return undefined
+    if (!this.#strictTrailingSlash && path.length > 1 && path.endsWith('/')) path = path.slice(0, -1)
+    const search = new Search<T>(input, query, path, mode, this.#maxPriority, this.#caseSensitive)
+    walk(this.#root, search, 1)
+    if (search.done) return search
+    for (const route of this.#regexRoutes) {
+      if (route.priority <= search.bestPriority && mode !== MODE_ALLOWED) break
+      const m = route.regex!.exec(path)
+      if (m === null) continue
+      if (search.consider(route, m.groups) && search.done) break
+    }
+    return search
+  }
+}
+
+const MODE_MATCH = 0
+const MODE_NEEDS_BODY = 1
+const MODE_ALLOWED = 2
+type Mode = typeof MODE_MATCH | typeof MODE_NEEDS_BODY | typeof MODE_ALLOWED
+
+interface CompiledRoute<T> {
+  readonly def: RouteDefinition<T>
+  readonly priority: number
+  readonly methods: ReadonlySet<string> | undefined
+  readonly hosts: readonly HostRule[] | undefined
+  readonly headers: readonly [string, ValueCondition][] | undefined
+  readonly query: readonly [string, ValueCondition][] | undefined
+  readonly payloads: ReadonlySet<string> | undefined
+  readonly payloadDepth: number
+  readonly paramNames: string[]
+  wildcardName: string | undefined
+  regex: RegExp | undefined
+}
+
+class TreeNode<T> {
+  statics: Map<string, TreeNode<T>> | undefined = undefined
+  param: TreeNode<T> | undefined = undefined
+  /** Routes whose pattern ends at this node. */
+  readonly routes: CompiledRoute<T>[] = []
+  /** Routes whose pattern ends with a wildcard after this node. */
+  readonly wildcard: CompiledRoute<T>[] = []
+}
+
+/** State of one match() call; the tree walk visits candidates most specific first. */
+class Search<T> {
+  readonly segments: string[]
+  /** Keys for the static lookup: `segments`, lower-cased when matching is case-insensitive. */
+  readonly keys: string[]
+  readonly captures: string[] = []
+  best: CompiledRoute<T> | undefined = undefined
+  bestParams: Record<string, string> | undefined = undefined
+  bestPriority = -Infinity
+  done = false
+  allowed: Set<string> | undefined = undefined
+  #input: MatchInput
+  #rawQuery: string | undefined
+  #mode: Mode
+  #maxPriority: number
+  #method: string | undefined
+  #host: string | undefined
+  #query: URLSearchParams | undefined
+  #body: Map<number, string | undefined> | undefined
+
+  constructor(input: MatchInput, rawQuery: string | undefined, path: string, mode: Mode, maxPriority: number, caseSensitive: boolean) {
+    this.#input = input
+    this.#rawQuery = rawQuery
+    this.#mode = mode
+    this.#maxPriority = maxPriority
+    this.segments = path.split('/')
+    // Lower-casing never adds a '/', so keys[i] stays aligned with segments[i].
+    this.keys = caseSensitive ? this.segments : path.toLowerCase().split('/')
+  }
+
+  /** Returns true when the route was accepted. */
+  consider(route: CompiledRoute<T>, groups: Record<string, string | undefined> | undefined, remainder?: string): boolean {
+    if (this.#mode === MODE_ALLOWED) {
+      if (!this.#conditionsHold(route, false)) return false
+      const allowed = (this.allowed ??= new Set())
+      if (route.methods) for (const m of route.methods) allowed.add(m)
+      else allowed.add('*')
+      return true
+    }
+    if (route.priority <= this.bestPriority) return false // an earlier, more specific candidate wins ties
+    if (!this.#conditionsHold(route, true)) return false
+    const params = route.regex ? groupParams(groups) : this.#treeParams(route, remainder)
+    if (params === undefined) return false // malformed escape in a param: the route does not match
+    if (route.payloads && this.#mode === MODE_MATCH && !this.#payloadHolds(route)) return false
+    this.best = route
+    this.bestParams = params
+    this.bestPriority = route.priority
+    if (route.priority >= this.#maxPriority) this.done = true
+    return true
+  }
+
+  #conditionsHold(route: CompiledRoute<T>, checkMethod: boolean): boolean {
+    const input = this.#input
+    if (checkMethod && route.methods) {
+      this.#method ??= typeof input.method === 'string' ? input.method.toUpperCase() : ''
+      if (!route.methods.has(this.#method)) return false
+    }
+    if (route.hosts) {
+      this.#host ??= normalizeHost(input.host ?? input.headers?.host)
+      if (!hostMatches(route.hosts, this.#host)) return false
+    }
+    if (route.headers) {
+      const headers = input.headers
+      if (!headers) return false
+      for (const [name, cond] of route.headers) {
+        const value = headers[name]
+        if (!valueMatches(cond, Array.isArray(value) ? value.join(', ') : value)) return false
+      }
+    }
+    if (route.query) {
+      if (this.#query === undefined) {
+        this.#query = new URLSearchParams(this.#rawQuery ?? '') // a leading '?' is skipped
+      }
+      for (const [name, cond] of route.query) {
+        if (!valueMatches(cond, this.#query.get(name) ?? undefined)) return false
+      }
+    }
+    return true
+  }
+
+  #payloadHolds(route: CompiledRoute<T>): boolean {
+    const body = this.#input.body
+    if (body === undefined) return false
+    this.#body ??= new Map()
+    let text: string | undefined
+    if (this.#body.has(route.payloadDepth)) text = this.#body.get(route.payloadDepth)
+    else this.#body.set(route.payloadDepth, (text = canonicalJson(body, route.payloadDepth)))
+    return text !== undefined && route.payloads!.has(text)
+  }
+
+  #treeParams(route: CompiledRoute<T>, remainder: string | undefined): Record<string, string> | undefined {
+    const params: Record<string, string> = {}
+    const names = route.paramNames
+    for (let i = 0; i < names.length; i++) {
+      const value = decode(this.captures[i])
+      if (value === undefined) return undefined
+      params[names[i]] = value
+    }
+    if (route.wildcardName !== undefined) {
+      const value = decode(remainder ?? '')
+      if (value === undefined) return undefined
+      params[route.wildcardName] = value
+    }
+    return params
+  }
+}
+
+/** Depth-first: static child, then param child, then wildcard; stops once the best possible route is found. */
+function walk<T>(node: TreeNode<T>, search: Search<T>, i: number): void {
+  const segments = search.segments
+  if (i === segments.length) {
+    for (const route of node.routes) if (search.consider(route, undefined) && search.done) return
+    for (const route of node.wildcard) if (search.consider(route, undefined, '') && search.done) return
+    return
+  }
+  const seg = segments[i]
+  const child = node.statics?.get(search.keys[i])
+  if (child) {
+    walk(child, search, i + 1)
+    if (search.done) return
+  }
+  if (node.param && seg !== '') {
+    search.captures.push(seg)
+    walk(node.param, search, i + 1)
+    search.captures.pop()
+    if (search.done) return
+  }
+  if (node.wildcard.length > 0) {
+    const remainder = i === segments.length - 1 ? seg : segments.slice(i).join('/')
+    for (const route of node.wildcard) if (search.consider(route, undefined, remainder) && search.done) return
+  }
+}
+
+function compileRoute<T>(def: RouteDefinition<T>, where: string): CompiledRoute<T> {
+  const match = def.match
+  if (match === null || typeof match !== 'object') throw new TypeError(`${where}.match: must be an object`)
+  if (def.priority !== undefined && !Number.isFinite(def.priority)) throw new TypeError(`${where}.priority: must be a finite number`)
+  let methods: Set<string> | undefined
+  if (match.methods !== undefined) {
+    if (!Array.isArray(match.methods) || match.methods.length === 0) {
+      throw new TypeError(`${where}.match.methods: must be a non-empty array of method names`)
+    }
+    methods = new Set()
+    for (const m of match.methods) {
+      // RFC 9110 §9.1: a method is a token
+      if (typeof m !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(m)) {
+        throw new TypeError(`${where}.match.methods: invalid method ${JSON.stringify(m)}`)
+      }
+      methods.add(m.toUpperCase())
+    }
+  }
+  let hosts: HostRule[] | undefined
+  if (match.host !== undefined) {
+    const list = Array.isArray(match.host) ? match.host : [match.host]
+    if (list.length === 0) throw new TypeError(`${where}.match.host: must not be empty`)
+    hosts = list.map((h, k) => compileHost(h, Array.isArray(match.host) ? `${where}.match.host[${k}]` : `${where}.match.host`))
+  }
+  const headers = match.headers === undefined ? undefined : compileValueConditions(match.headers, `${where}.match.headers`, true)
+  const query = match.query === undefined ? undefined : compileValueConditions(match.query, `${where}.match.query`, false)
+  let payloads: Set<string> | undefined
+  let payloadDepth = 0
+  if (match.payload !== undefined) {
+    if (!Array.isArray(match.payload) || match.payload.length === 0) {
+      throw new TypeError(`${where}.match.payload: must be a non-empty array of JSON values`)
+    }
+    payloads = new Set()
+    match.payload.forEach((p, k) => {
+      const text = canonicalJson(p, MAX_PAYLOAD_DEPTH)
+      if (text === undefined) {
+        throw new TypeError(`${where}.match.payload[${k}]: must be a plain JSON value nested at most ${MAX_PAYLOAD_DEPTH} deep`)
+      }
+      payloads!.add(text)
+      payloadDepth = Math.max(payloadDepth, jsonDepth(p))
+    })
+  }
+  return {
+    def,
+    priority: def.priority ?? 0,
+    methods,
+    hosts,
+    headers,
+    query,
+    payloads,
+    payloadDepth,
+    paramNames: [],
+    wildcardName: undefined,
+    regex: undefined,
+  }
+}
+
+const MAX_PAYLOAD_DEPTH = 64
+
+function compileRegex(source: unknown, where: string): RegExp {
+  if (source instanceof RegExp) return statelessRegExp(source)
+  if (typeof source !== 'string' || source === '') throw new TypeError(`${where}: must be a RegExp or a non-empty string`)
+  try {
+    return new RegExp(source)
+  } catch (error) {
+    throw new TypeError(`${where}: invalid regular expression: ${(error as Error).message}`, { cause: error })
+  }
+}
+
+function groupParams(groups: Record<string, string | undefined> | undefined): Record<string, string> | undefined {
+  const params: Record<string, string> = {}
+  if (!groups) return params
+  for (const name in groups) {
+    const raw = groups[name]
+    if (raw === undefined) continue
+    const value = decode(raw)
+    if (value === undefined) return undefined
+    params[name] = value
+  }
+  return params
+}
+
+function decode(raw: string): string | undefined {
+  if (!raw.includes('%')) return raw
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return undefined // e.g. %FF: not UTF-8
+  }
+}
