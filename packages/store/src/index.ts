@@ -1,0 +1,6 @@
+export { memoryStore, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES, type MemoryStoreOptions } from './memory.ts'
+export { createStore, type StoreSpec } from './create-store.ts'
+export { StoreUnavailableError } from './errors.ts'
+export type { SqliteStoreOptions } from './sqlite.ts'
+export type { RedisStoreOptions, FailMode } from './redis.ts'
+export { encodeText, decodeText, encodeJson, decodeJson, type Store, type StoreSetOptions } from '@switchboard/core'
