@@ -1,0 +1,31 @@
+export {
+  cache,
+  createHttpCache,
+  DEFAULT_COALESCE_WAIT_MS,
+  DEFAULT_MAX_OBJECT_BYTES,
+  type CacheOptions,
+  type CacheStats,
+  type CacheStatus,
+  type HttpCache,
+} from './http-cache.ts'
+export { parseCacheControl, deltaSeconds, type CacheDirectives } from './cache-control.ts'
+export {
+  assessStored,
+  authorizationAllowed,
+  currentAge,
+  freshnessLifetime,
+  isStorable,
+  notModified,
+  parseDate,
+  staleWindows,
+  varyKey,
+  varyNames,
+  DEFAULT_HEURISTIC_CAP_MS,
+  HEURISTICALLY_CACHEABLE,
+  type Assessment,
+  type FreshnessOptions,
+  type PolicyRequest,
+  type PolicyResponse,
+  type StaleWindows,
+  type Usability,
+} from './policy.ts'

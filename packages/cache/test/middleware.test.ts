@@ -1,0 +1,577 @@
+import type http from 'node:http'
+import type { Middleware, Store } from '@switchboard/core'
+import { createStore, memoryStore } from '@switchboard/store'
+import { afterEach, describe, expect, it } from 'vitest'
+import { redisServerInstalled, startRedis } from '../../../scripts/redis-server.mjs'
+import { cache, createHttpCache, type CacheOptions, type HttpCache } from '../src/index.ts'
+import { open, send, startHarness, startUpstream, type Harness, type Upstream, type UpstreamHandler } from './harness.ts'
+
+let offset = 0
+const now = (): number => Date.now() + offset
+const cleanups: (() => Promise<void>)[] = []
+
+afterEach(async () => {
+  offset = 0
+  while (cleanups.length) await cleanups.pop()!()
+})
+
+interface Setup {
+  upstream: Upstream
+  proxy: Harness
+  cache: HttpCache
+  get(path: string, headers?: Record<string, string>): ReturnType<typeof send>
+}
+
+async function setup(handler: UpstreamHandler, options: CacheOptions = {}, extra: Middleware[] = []): Promise<Setup> {
+  const upstream = await startUpstream(dated(handler))
+  cleanups.push(() => upstream.close())
+  const httpCache = createHttpCache({ store: memoryStore(), now, ...options })
+  cleanups.push(() => httpCache.idle())
+  const proxy = await startHarness([...extra, httpCache.middleware()], () => upstream.origin)
+  cleanups.push(() => proxy.close())
+  return { upstream, proxy, cache: httpCache, get: (path, headers) => send(proxy.origin + path, { headers }) }
+}
+
+/** The upstream's Date follows the injected clock, as a real origin's would follow the real one. */
+const dated =
+  (handler: UpstreamHandler): UpstreamHandler =>
+  (req, res, n) => {
+    res.setHeader('date', new Date(now()).toUTCString())
+    handler(req, res, n)
+  }
+
+/** Replies `v<n>` with the given headers. */
+const reply =
+  (headers: Record<string, string> | ((req: http.IncomingMessage, n: number) => Record<string, string>), status = 200): UpstreamHandler =>
+  (req, res, n) => {
+    res.writeHead(status, typeof headers === 'function' ? headers(req, n) : headers)
+    res.end(`v${n}`)
+  }
+
+/** Waits (bounded, no wall-clock assertion) until `cond()` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5))
+  expect(cond()).toBe(true)
+}
+
+describe('cache middleware over real HTTP', () => {
+  it('stores a fresh response and serves it with Age and X-Cache: HIT', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60', 'content-type': 'text/plain' }))
+    const first = await s.get('/a')
+    expect(first.headers['x-cache']).toBe('MISS')
+    expect(first.body).toBe('v1')
+    offset = 5000
+    const second = await s.get('/a')
+    expect(second).toMatchObject({ status: 200, body: 'v1' })
+    expect(second.headers['x-cache']).toBe('HIT')
+    expect(Number(second.headers.age)).toBeGreaterThanOrEqual(5)
+    expect(second.headers['content-type']).toBe('text/plain')
+    expect(s.upstream.count).toBe(1)
+    expect(s.cache.stats()).toMatchObject({ hits: 1, misses: 1, stores: 1 })
+  })
+
+  it('answers HEAD from a stored GET without a body', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60' }))
+    await s.get('/a')
+    const head = await send(`${s.proxy.origin}/a`, { method: 'HEAD' })
+    expect(head.headers['x-cache']).toBe('HIT')
+    expect(head.headers['content-length']).toBe('2')
+    expect(head.body).toBe('')
+    expect(s.upstream.count).toBe(1)
+  })
+
+  it('does not store no-store, private, Set-Cookie or non-heuristic statuses without freshness', async () => {
+    const s = await setup(
+      reply((req): Record<string, string> => {
+        if (req.url === '/no-store') return { 'cache-control': 'no-store' }
+        if (req.url === '/private') return { 'cache-control': 'private, max-age=60' }
+        if (req.url === '/cookie') return { 'cache-control': 'max-age=60', 'set-cookie': 'sid=1' }
+        return {}
+      }),
+    )
+    for (const path of ['/no-store', '/private', '/cookie']) {
+      await s.get(path)
+      expect((await s.get(path)).headers['x-cache']).toBe('MISS')
+    }
+    expect(s.upstream.count).toBe(6)
+    expect(s.cache.stats().stores).toBe(0)
+  })
+
+  it('uses ttlMs only when the upstream gives no freshness', async () => {
+    const s = await setup(
+      reply((req): Record<string, string> => (req.url === '/short' ? { 'cache-control': 'max-age=1' } : {})),
+      { ttlMs: 60_000 },
+    )
+    await s.get('/plain')
+    expect((await s.get('/plain')).headers['x-cache']).toBe('HIT')
+    await s.get('/short')
+    offset = 2000
+    expect((await s.get('/short')).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/plain')).headers['x-cache']).toBe('HIT')
+  })
+
+  it('keys on Vary headers and never matches Vary: *', async () => {
+    const s = await setup(reply((req) => ({ 'cache-control': 'max-age=60', vary: req.url === '/star' ? '*' : 'Accept-Language' })))
+    expect((await s.get('/v', { 'accept-language': 'en' })).body).toBe('v1')
+    expect((await s.get('/v', { 'accept-language': 'fr' })).body).toBe('v2')
+    const en = await s.get('/v', { 'accept-language': 'en' })
+    expect(en).toMatchObject({ body: 'v1' })
+    expect(en.headers['x-cache']).toBe('HIT')
+    expect((await s.get('/v', { 'accept-language': 'fr' })).body).toBe('v2')
+    await s.get('/star')
+    expect((await s.get('/star')).headers['x-cache']).toBe('MISS')
+    expect(s.upstream.count).toBe(4)
+  })
+
+  it('keeps keyHeaders and the key hook apart', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60' }), { keyHeaders: ['X-Tenant'] })
+    expect((await s.get('/k', { 'x-tenant': 'a' })).body).toBe('v1')
+    expect((await s.get('/k', { 'x-tenant': 'b' })).body).toBe('v2')
+    expect((await s.get('/k', { 'x-tenant': 'a' })).body).toBe('v1')
+    expect(s.upstream.count).toBe(2)
+  })
+
+  it('stores Authorization requests only when public / s-maxage / must-revalidate allow it', async () => {
+    const s = await setup(reply((req) => ({ 'cache-control': req.url === '/public' ? 'public, max-age=60' : 'max-age=60' })))
+    const auth = { authorization: 'Bearer t' }
+    await s.get('/secret', auth)
+    expect((await s.get('/secret', auth)).headers['x-cache']).toBe('MISS')
+    await s.get('/public', auth)
+    expect((await s.get('/public', auth)).headers['x-cache']).toBe('HIT')
+    // A response stored without Authorization is not served to a request that carries it.
+    await s.get('/open')
+    expect((await s.get('/open', auth)).headers['x-cache']).toBe('MISS')
+    expect(s.upstream.count).toBe(5)
+  })
+
+  it('answers matching conditional requests with 304 from a fresh entry', async () => {
+    const lastModified = new Date(Date.now() - 3_600_000).toUTCString()
+    const s = await setup(reply({ 'cache-control': 'max-age=60', etag: '"e1"', 'last-modified': lastModified }))
+    await s.get('/c')
+    const inm = await s.get('/c', { 'if-none-match': 'W/"zz", W/"e1"' })
+    expect(inm.status).toBe(304)
+    expect(inm.body).toBe('')
+    expect(inm.headers).toMatchObject({ etag: '"e1"', 'cache-control': 'max-age=60', 'x-cache': 'HIT' })
+    expect(inm.headers.date).toBeDefined()
+    expect((await s.get('/c', { 'if-modified-since': new Date().toUTCString() })).status).toBe(304)
+    const changed = await s.get('/c', { 'if-none-match': '"other"' })
+    expect(changed).toMatchObject({ status: 200, body: 'v1' })
+    expect(s.upstream.count).toBe(1)
+  })
+
+  it('fetches the full body on a conditional miss so the entry can be stored', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60', etag: '"e1"' }))
+    const first = await s.get('/c', { 'if-none-match': '"e1"' })
+    expect(first).toMatchObject({ status: 200, body: 'v1' })
+    expect(s.upstream.requests[0].headers['if-none-match']).toBeUndefined()
+    expect((await s.get('/c', { 'if-none-match': '"e1"' })).status).toBe(304)
+  })
+
+  it('revalidates stale entries with the stored validators: 304 refreshes, 200 replaces', async () => {
+    let etag = '"e1"'
+    const s = await setup((req, res, n) => {
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { etag, 'cache-control': 'max-age=10' })
+        return res.end()
+      }
+      res.writeHead(200, { etag, 'cache-control': 'max-age=10', 'x-origin': 'yes' })
+      res.end(`v${n}`)
+    })
+    await s.get('/r')
+    offset = 20_000
+    const revalidated = await s.get('/r')
+    expect(revalidated).toMatchObject({ status: 200, body: 'v1' })
+    expect(revalidated.headers['x-cache']).toBe('REVALIDATED')
+    expect(revalidated.headers['x-origin']).toBe('yes')
+    expect(s.upstream.requests[1].headers['if-none-match']).toBe('"e1"')
+    expect((await s.get('/r')).headers['x-cache']).toBe('HIT')
+
+    etag = '"e2"'
+    offset = 40_000
+    const replaced = await s.get('/r')
+    expect(replaced).toMatchObject({ status: 200, body: 'v3' })
+    expect(replaced.headers['x-cache']).toBe('MISS')
+    const hit = await s.get('/r')
+    expect(hit).toMatchObject({ body: 'v3' })
+    expect(hit.headers['x-cache']).toBe('HIT')
+    expect(s.upstream.count).toBe(3)
+    expect(s.cache.stats()).toMatchObject({ revalidated: 1 })
+  })
+
+  it('revalidates a stale entry for HEAD and stores the refreshed GET response', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=1' }))
+    await s.get('/h')
+    offset = 5000
+    const head = await send(`${s.proxy.origin}/h`, { method: 'HEAD' })
+    expect(head).toMatchObject({ status: 200, body: '' })
+    expect(s.upstream.requests[1].method).toBe('GET')
+    const hit = await s.get('/h')
+    expect(hit).toMatchObject({ body: 'v2' })
+    expect(hit.headers['x-cache']).toBe('HIT')
+  })
+
+  it('revalidates a no-cache response on every use', async () => {
+    const s = await setup((req, res, n) => {
+      if (req.headers['if-none-match'] === '"n"') {
+        res.writeHead(304, { etag: '"n"' })
+        return res.end()
+      }
+      res.writeHead(200, { 'cache-control': 'no-cache', etag: '"n"' })
+      res.end(`v${n}`)
+    })
+    await s.get('/nc')
+    for (let i = 0; i < 2; i++) {
+      const r = await s.get('/nc')
+      expect(r).toMatchObject({ body: 'v1' })
+      expect(r.headers['x-cache']).toBe('REVALIDATED')
+    }
+    expect(s.upstream.count).toBe(3)
+  })
+
+  it('normalises Vary values and adds the key hook to the key', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60', vary: 'Accept-Encoding' }), {
+      key: (ex) => (ex.request.headers['x-plan'] === 'pro' ? 'pro' : 'free'),
+    })
+    await s.get('/z', { 'accept-encoding': 'gzip, br' })
+    expect((await s.get('/z', { 'accept-encoding': 'BR,gzip' })).headers['x-cache']).toBe('HIT')
+    expect((await s.get('/z', { 'accept-encoding': 'identity' })).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/z', { 'accept-encoding': 'gzip,br', 'x-plan': 'pro' })).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/z', { 'accept-encoding': 'gzip,br', 'x-plan': 'free' })).headers['x-cache']).toBe('HIT')
+    expect(s.upstream.count).toBe(3)
+  })
+
+  it('honours request no-cache and only-if-cached', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60' }))
+    const none = await s.get('/o', { 'cache-control': 'only-if-cached' })
+    expect(none.status).toBe(504)
+    expect(JSON.parse(none.body).error.code).toBe('ERR_NOT_CACHED')
+    await s.get('/o')
+    expect((await s.get('/o', { 'cache-control': 'only-if-cached' })).body).toBe('v1')
+    const forced = await s.get('/o', { 'cache-control': 'no-cache' })
+    expect(forced.body).toBe('v2')
+    expect((await s.get('/o')).body).toBe('v2')
+    expect(s.upstream.count).toBe(2)
+  })
+
+  it('stale-while-revalidate serves STALE and refreshes once in the background', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup((_req, res, n) => {
+      void (n === 1 ? Promise.resolve() : gate).then(() => {
+        res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60', date: new Date(now()).toUTCString() })
+        res.end(`v${n}`)
+      })
+    })
+    await s.get('/s')
+    offset = 5000
+    const stale = await s.get('/s')
+    expect(stale).toMatchObject({ body: 'v1' })
+    expect(stale.headers['x-cache']).toBe('STALE')
+    expect((await s.get('/s')).headers['x-cache']).toBe('STALE') // the refresh is still in flight
+    release()
+    await s.cache.idle()
+    expect(s.upstream.count).toBe(2)
+    const fresh = await s.get('/s')
+    expect(fresh).toMatchObject({ body: 'v2' })
+    expect(fresh.headers['x-cache']).toBe('HIT')
+  })
+
+  it('stale-if-error serves STALE on a 5xx and on an unreachable upstream', async () => {
+    let mode: 'ok' | '500' | 'reset' = 'ok'
+    const s = await setup((_req, res, n) => {
+      if (mode === 'reset') return res.socket?.destroy()
+      res.writeHead(mode === 'ok' ? 200 : 500, { 'cache-control': 'max-age=1, stale-if-error=60' })
+      res.end(`v${n}`)
+    })
+    await s.get('/e')
+    offset = 5000
+    mode = '500'
+    const on500 = await s.get('/e')
+    expect(on500).toMatchObject({ status: 200, body: 'v1' })
+    expect(on500.headers['x-cache']).toBe('STALE')
+    mode = 'reset'
+    const onReset = await s.get('/e')
+    expect(onReset).toMatchObject({ status: 200, body: 'v1' })
+    expect(onReset.headers['x-cache']).toBe('STALE')
+    offset = 120_000 // past the window: the error goes through
+    expect((await s.get('/e')).status).toBe(502)
+  })
+
+  it('passes 5xx through when the response gives no stale-if-error', async () => {
+    let fail = false
+    const s = await setup((_req, res, n) => {
+      res.writeHead(fail ? 503 : 200, { 'cache-control': 'max-age=1', etag: '"x"' })
+      res.end(`v${n}`)
+    })
+    await s.get('/p')
+    offset = 5000
+    fail = true
+    const failed = await s.get('/p')
+    expect(failed).toMatchObject({ status: 503, body: 'v2' })
+  })
+
+  it('invalidates the target, Location and Content-Location after a successful unsafe request', async () => {
+    const s = await setup((req, res, n) => {
+      if (req.method === 'POST') {
+        const status = req.url === '/fail' ? 500 : 201
+        res.writeHead(status, { location: '/items/1', 'content-location': 'http://elsewhere.example/items/2' })
+        return res.end()
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=60', vary: 'Accept' })
+      res.end(`v${n}`)
+    })
+    const post = (path: string) => send(s.proxy.origin + path, { method: 'POST', body: 'x' })
+    await s.get('/list')
+    await s.get('/list', { accept: 'text/html' })
+    await s.get('/items/1')
+    await s.get('/fail')
+    const created = await post('/list')
+    expect(created.status).toBe(201)
+    expect(created.headers['x-cache']).toBe('BYPASS')
+    expect((await s.get('/list')).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/list', { accept: 'text/html' })).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/items/1')).headers['x-cache']).toBe('MISS')
+    expect((await post('/fail')).status).toBe(500)
+    expect((await s.get('/fail')).headers['x-cache']).toBe('HIT')
+  })
+
+  it('coalesces 100 concurrent identical misses into one upstream request', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup((_req, res, n) => {
+      void gate.then(() => {
+        res.writeHead(200, { 'cache-control': 'max-age=60' })
+        res.end(`v${n}`)
+      })
+    })
+    const all = Promise.all(Array.from({ length: 100 }, () => s.get('/hot')))
+    await until(() => s.cache.stats().coalesced === 99)
+    release()
+    const responses = await all
+    expect(s.upstream.count).toBe(1)
+    expect(responses.every((r) => r.status === 200 && r.body === 'v1')).toBe(true)
+    expect(responses.filter((r) => r.headers['x-cache'] === 'MISS')).toHaveLength(1)
+    expect(responses.filter((r) => r.headers['x-cache'] === 'HIT')).toHaveLength(99)
+  })
+
+  it('coalesces concurrent revalidations of a no-cache entry', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup((req, res, n) => {
+      void (n === 1 ? Promise.resolve() : gate).then(() => {
+        if (req.headers['if-none-match'] === '"n"') {
+          res.writeHead(304, { etag: '"n"', date: new Date(now()).toUTCString() })
+          return res.end()
+        }
+        res.writeHead(200, { 'cache-control': 'no-cache', etag: '"n"', date: new Date(now()).toUTCString() })
+        res.end(`v${n}`)
+      })
+    })
+    await s.get('/ncc')
+    const all = Promise.all(Array.from({ length: 10 }, () => s.get('/ncc')))
+    await until(() => s.cache.stats().coalesced === 9)
+    release()
+    const responses = await all
+    expect(responses.every((r) => r.body === 'v1')).toBe(true)
+    expect(s.upstream.count).toBe(2)
+  })
+
+  it('lets followers go upstream when the leader response is not storable', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup((_req, res, n) => {
+      void gate.then(() => {
+        res.writeHead(200, { 'cache-control': 'private' })
+        res.end(`v${n}`)
+      })
+    })
+    const all = Promise.all(Array.from({ length: 5 }, () => s.get('/p')))
+    await until(() => s.cache.stats().coalesced === 4)
+    release()
+    const bodies = (await all).map((r) => r.body).sort()
+    expect(bodies).toEqual(['v1', 'v2', 'v3', 'v4', 'v5'])
+    expect(s.upstream.count).toBe(5)
+  })
+
+  it('bounds the follower wait by coalesceWaitMs', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup(
+      (_req, res, n) => {
+        // Only the leader hangs; followers that gave up waiting are answered at once, uncacheable
+        // so that each of them reaches the upstream.
+        void (n === 1 ? gate : Promise.resolve()).then(() => {
+          res.writeHead(200, { 'cache-control': n === 1 ? 'max-age=60' : 'no-store' })
+          res.end(`v${n}`)
+        })
+      },
+      { coalesceWaitMs: 1 },
+    )
+    const leader = s.get('/slow')
+    await until(() => s.upstream.count === 1)
+    const followers = await Promise.all([s.get('/slow'), s.get('/slow')])
+    expect(followers.map((r) => r.body).sort()).toEqual(['v2', 'v3'])
+    expect(s.cache.stats().coalesced).toBe(2)
+    release()
+    expect((await leader).body).toBe('v1')
+  })
+
+  it('coalesces nothing when coalesce is false', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup(
+      (_req, res, n) => {
+        void gate.then(() => {
+          res.writeHead(200, { 'cache-control': 'max-age=60' })
+          res.end(`v${n}`)
+        })
+      },
+      { coalesce: false },
+    )
+    const all = Promise.all([s.get('/n'), s.get('/n'), s.get('/n')])
+    await until(() => s.upstream.count === 3)
+    release()
+    await all
+    expect(s.cache.stats().coalesced).toBe(0)
+  })
+
+  it('streams bodies over maxObjectBytes through uncached, without holding them back', async () => {
+    let finish!: () => void
+    const finished = new Promise<void>((r) => (finish = r))
+    let upstreamDone = false
+    const s = await setup(
+      (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60' })
+        res.write(Buffer.alloc(4096, 'a'))
+        void finished.then(() => {
+          upstreamDone = true
+          res.end(Buffer.alloc(4096, 'b'))
+        })
+      },
+      { maxObjectBytes: 1024 },
+    )
+    const res = await open(`${s.proxy.origin}/big`)
+    expect(res.headers['x-cache']).toBe('MISS')
+    let received = 0
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      if (received === 0) {
+        expect(upstreamDone).toBe(false) // the first bytes arrived while the upstream was still sending
+        finish()
+      }
+      received += chunk.length
+    }
+    expect(received).toBe(8192)
+    const second = open(`${s.proxy.origin}/big`)
+    const again = await second
+    again.resume()
+    expect(again.headers['x-cache']).toBe('MISS')
+    await new Promise((r) => again.on('end', r))
+    expect(s.upstream.count).toBe(2)
+    expect(s.cache.stats().stores).toBe(0)
+  })
+
+  it('skips bodies whose Content-Length exceeds maxObjectBytes', async () => {
+    const s = await setup(
+      (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '2048' })
+        res.end(Buffer.alloc(2048))
+      },
+      { maxObjectBytes: 1024 },
+    )
+    expect((await s.get('/cl')).body).toHaveLength(2048)
+    expect((await s.get('/cl')).headers['x-cache']).toBe('MISS')
+  })
+
+  it('purges one URL or a prefix', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60', vary: 'Accept' }))
+    const base = `http://${new URL(s.proxy.origin).host}`
+    await s.get('/u/1')
+    await s.get('/u/2')
+    await s.get('/other')
+    expect(await s.cache.purge(`${base}/u/1`)).toBe(true)
+    expect((await s.get('/u/1')).headers['x-cache']).toBe('MISS')
+    expect(await s.cache.purgePrefix(`${base}/u/`)).toBeGreaterThan(0)
+    expect((await s.get('/u/2')).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/other')).headers['x-cache']).toBe('HIT')
+  })
+
+  it('sends RFC 9211 Cache-Status when asked', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60' }), { statusHeader: 'both' })
+    expect((await s.get('/cs')).headers['cache-status']).toBe('switchboard; fwd=uri-miss')
+    const hit = await s.get('/cs')
+    expect(hit.headers['cache-status']).toMatch(/^switchboard; hit; ttl=\d+$/)
+    expect(hit.headers['x-cache']).toBe('HIT')
+  })
+
+  it('rejects bad options by name', () => {
+    expect(() => cache({ maxObjectBytes: -1, store: memoryStore() })).toThrow(/maxObjectBytes/)
+    expect(() => cache({ ttlMs: Number.NaN, store: memoryStore() })).toThrow(/ttlMs/)
+    expect(() => cache({ statusHeader: 'nope' as 'x-cache', store: memoryStore() })).toThrow(/statusHeader/)
+  })
+})
+
+describe('instances sharing one store', () => {
+  async function twoInstances(store: Store): Promise<{ upstream: Upstream; a: Harness; b: Harness; cacheA: HttpCache }> {
+    const upstream = await startUpstream(dated(reply({ 'cache-control': 'max-age=60' })))
+    cleanups.push(() => upstream.close())
+    const cacheA = createHttpCache({ store, now })
+    const a = await startHarness([cacheA.middleware()], () => upstream.origin)
+    cleanups.push(() => a.close())
+    const b = await startHarness([cache({ store, now })], () => upstream.origin)
+    cleanups.push(() => b.close())
+    return { upstream, a, b, cacheA }
+  }
+
+  it('shares hits through a memory store', async () => {
+    const { upstream, a, b, cacheA } = await twoInstances(memoryStore())
+    // Same Host header on both, as behind one load balancer.
+    const host = { host: 'api.test' }
+    expect((await send(`${a.origin}/x`, { headers: host })).headers['x-cache']).toBe('MISS')
+    await cacheA.idle()
+    const fromB = await send(`${b.origin}/x`, { headers: host })
+    expect(fromB).toMatchObject({ body: 'v1' })
+    expect(fromB.headers['x-cache']).toBe('HIT')
+    expect(upstream.count).toBe(1)
+  })
+
+  it.skipIf(!redisServerInstalled())('shares hits through Redis', async () => {
+    const store = await redisStore()
+    const { upstream, a, b, cacheA } = await twoInstances(store)
+    const host = { host: 'api.test' }
+    await send(`${a.origin}/x`, { headers: host })
+    await cacheA.idle() // the write to Redis may still be in flight when the client has its response
+    const fromB = await send(`${b.origin}/x`, { headers: host })
+    expect(fromB).toMatchObject({ body: 'v1' })
+    expect(fromB.headers['x-cache']).toBe('HIT')
+    expect(upstream.count).toBe(1)
+  })
+
+  it.skipIf(!redisServerInstalled())('coalesces over a Redis store: followers wait for the write', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const s = await setup(
+      (_req, res, n) => {
+        void gate.then(() => {
+          res.writeHead(200, { 'cache-control': 'max-age=60' })
+          res.end(`v${n}`)
+        })
+      },
+      { store: await redisStore() },
+    )
+    const all = Promise.all(Array.from({ length: 20 }, () => s.get('/hot')))
+    await until(() => s.cache.stats().coalesced === 19)
+    release()
+    const responses = await all
+    expect(responses.every((r) => r.body === 'v1')).toBe(true)
+    expect(s.upstream.count).toBe(1)
+  })
+})
+
+/** A Redis store on a throwaway redis-server, both closed after the test. */
+async function redisStore(): Promise<Store> {
+  const redis = await startRedis()
+  cleanups.push(() => redis.stop())
+  const store = await createStore(`${redis.url}?keyPrefix=cache-test:`)
+  cleanups.push(() => store.close())
+  return store
+}
