@@ -1,0 +1,228 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  type Exchange,
+  type ExchangeRequest,
+  type HeaderRecord,
+  type MatchedRoute,
+  PayloadTooLargeError,
+  type RequestInfo,
+  type ResponseTap,
+  type UpstreamFetchInit,
+  type UpstreamResponse,
+} from '@switchboard/core'
+
+/** What the Node exchange needs from the gateway to reach upstreams outside the final step. */
+export interface ExchangeHost {
+  fetchUpstream(ex: NodeExchange, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse>
+}
+
+/**
+ * The Node transport's {@link Exchange}: wraps `req`/`res` without building Web objects. Also the
+ * {@link RequestInfo} a balancer sees.
+ */
+export class NodeExchange implements Exchange, RequestInfo {
+  readonly request: ExchangeRequest
+  readonly method: string
+  readonly target: string
+  readonly headers: HeaderRecord
+  readonly clientIp: string
+  route: MatchedRoute | undefined = undefined
+  upstreamTarget: string
+  body: unknown = undefined
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  /** True while the client still waits for `100 Continue`. */
+  continuePending: boolean
+  #state: Map<string, unknown> | undefined
+  #upstreamHeaders: Record<string, string | undefined> | undefined
+  #responseHeaders: Record<string, string | string[]> | undefined
+  #taps: ResponseTap[] | undefined
+  #headHooks: Array<(status: number, headers: HeaderRecord) => void> | undefined
+  #buffered: Uint8Array | undefined
+  #responded = false
+  readonly #host: ExchangeHost
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    host: ExchangeHost,
+    target: string,
+    path: string,
+    query: string,
+    clientIp: string,
+    continuePending: boolean,
+  ) {
+    this.req = req
+    this.res = res
+    this.#host = host
+    this.method = req.method ?? 'GET'
+    this.target = target
+    this.headers = req.headers
+    this.clientIp = clientIp
+    this.upstreamTarget = target
+    this.continuePending = continuePending
+    this.request = {
+      method: this.method,
+      target,
+      path,
+      query,
+      headers: req.headers,
+      clientIp,
+      protocol: 'http',
+      host: req.headers.host ?? '',
+    }
+  }
+
+  get state(): Map<string, unknown> {
+    this.#state ??= new Map()
+    return this.#state
+  }
+
+  get upstreamHeaders(): Record<string, string | undefined> {
+    this.#upstreamHeaders ??= {}
+    return this.#upstreamHeaders
+  }
+
+  /** Upstream header edits, or undefined when no layer made any (hot path: no allocation). */
+  get upstreamHeaderEdits(): Record<string, string | undefined> | undefined {
+    return this.#upstreamHeaders
+  }
+
+  get responseHeaders(): Record<string, string | string[]> {
+    this.#responseHeaders ??= {}
+    return this.#responseHeaders
+  }
+
+  get responseHeaderEdits(): Record<string, string | string[]> | undefined {
+    return this.#responseHeaders
+  }
+
+  get responded(): boolean {
+    return this.#responded || this.res.headersSent
+  }
+
+  /** The body read by {@link readBody}, replayed upstream instead of the stream. */
+  get bufferedBody(): Uint8Array | undefined {
+    return this.#buffered
+  }
+
+  /** True when the request carries a body (a length > 0 or chunked framing). */
+  get hasBody(): boolean {
+    const cl = this.req.headers['content-length']
+    return (cl !== undefined && cl !== '0') || this.req.headers['transfer-encoding'] !== undefined
+  }
+
+  tap(tap: ResponseTap): void {
+    ;(this.#taps ??= []).push(tap)
+  }
+
+  onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void {
+    ;(this.#headHooks ??= []).push(hook)
+  }
+
+  /** One tap combining every registered tap (undefined when none). */
+  combinedTap(): ResponseTap | undefined {
+    const taps = this.#taps
+    if (!taps) return undefined
+    if (taps.length === 1) return taps[0]
+    const active = new Set<ResponseTap>()
+    return {
+      onHead(status, headers) {
+        for (const t of taps) if (t.onHead(status, headers)) active.add(t)
+        return active.size > 0
+      },
+      onData(chunk) {
+        for (const t of active) t.onData(chunk)
+      },
+      onEnd() {
+        for (const t of active) t.onEnd()
+      },
+      onAbort(error) {
+        for (const t of active) t.onAbort(error)
+      },
+    }
+  }
+
+  /** Applies `onResponseHead` hooks and `responseHeaders` to an outgoing head. */
+  applyResponseHead(status: number, headers: HeaderRecord): void {
+    const hooks = this.#headHooks
+    if (hooks) for (const hook of hooks) hook(status, headers)
+    const set = this.#responseHeaders
+    if (set) for (const name in set) headers[name] = set[name]
+  }
+
+  /** Sends `100 Continue` once, when the client asked for it and the body is about to be read. */
+  sendContinue(): void {
+    if (this.continuePending) {
+      this.continuePending = false
+      this.res.writeContinue()
+    }
+  }
+
+  async readBody(limit: number): Promise<Uint8Array> {
+    if (this.#buffered) {
+      if (this.#buffered.byteLength > limit) throw new PayloadTooLargeError({ details: { limit } })
+      return this.#buffered
+    }
+    const declared = Number(this.req.headers['content-length'] ?? Number.NaN)
+    if (declared > limit) throw new PayloadTooLargeError({ details: { limit } })
+    this.sendContinue()
+    const chunks: Buffer[] = []
+    let total = 0
+    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      total += chunk.byteLength
+      if (total > limit) throw new PayloadTooLargeError({ details: { limit } })
+      chunks.push(chunk)
+    }
+    this.#buffered = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
+    return this.#buffered
+  }
+
+  async respond(
+    status: number,
+    headers: Record<string, string | string[]> = {},
+    body?: string | Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    if (this.responded) throw new Error('respond() called after the response started')
+    this.#responded = true
+    const res = this.res
+    const out: HeaderRecord = { ...headers }
+    this.applyResponseHead(status, out)
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body
+      if (out['content-length'] === undefined && !('transfer-encoding' in out)) out['content-length'] = String(bytes.byteLength)
+      res.writeHead(status, out as Record<string, string | string[]>)
+      res.end(bytes)
+      return
+    }
+    if (body === undefined) {
+      if (out['content-length'] === undefined && status !== 204 && status !== 304) out['content-length'] = '0'
+      res.writeHead(status, out as Record<string, string | string[]>)
+      res.end()
+      return
+    }
+    res.writeHead(status, out as Record<string, string | string[]>)
+    try {
+      for await (const chunk of body) {
+        if (res.destroyed) return
+        if (!res.write(chunk)) await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done)
+            res.off('close', done)
+            resolve()
+          }
+          res.on('drain', done)
+          res.on('close', done)
+        })
+      }
+      res.end()
+    } catch (err) {
+      // A body that fails mid-way must show as truncated, never as a clean end.
+      res.destroy(err as Error)
+    }
+  }
+
+  fetchUpstream(init?: UpstreamFetchInit): Promise<UpstreamResponse> {
+    return this.#host.fetchUpstream(this, init)
+  }
+}

@@ -1,0 +1,24 @@
+import { BadGatewayError, UpstreamTimeoutError, isGatewayError, type GatewayError } from '@switchboard/core'
+
+/**
+ * Maps a failure talking to the upstream to the {@link GatewayError} a client should see:
+ * connect, response-head and body-idle timeouts are 504 `ERR_UPSTREAM_TIMEOUT` (with `phase`);
+ * everything else (refused, reset, DNS, garbled head or framing) is 502 `ERR_BAD_GATEWAY`.
+ * The original error stays in `cause`.
+ * @example
+ * mapUpstreamError(Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' })).status // 504
+ */
+export function mapUpstreamError(error: unknown): GatewayError {
+  if (isGatewayError(error)) return error
+  switch ((error as { code?: unknown } | null)?.code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return new UpstreamTimeoutError({ phase: 'connect', cause: error })
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new UpstreamTimeoutError({ phase: 'response', cause: error })
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamTimeoutError({ phase: 'idle', cause: error })
+    default:
+      return new BadGatewayError({ cause: error })
+  }
+}

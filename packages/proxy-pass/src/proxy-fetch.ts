@@ -1,0 +1,160 @@
+import type { Readable } from 'node:stream'
+import type { HeaderRecord } from '@switchboard/core'
+import { BadGatewayError } from '@switchboard/core'
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, DEFAULT_VIA } from './forward.ts'
+import { mapUpstreamError } from './errors.ts'
+import { cleanResponseHeaders, lowerOverrides, upstreamHeaders } from './headers.ts'
+import { sharedPool, splitTarget } from './pools.ts'
+import { UpstreamPoolImpl, type UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.ts'
+
+/**
+ * Options of {@link proxyFetch}.
+ * @example proxyFetch(request, 'http://127.0.0.1:3000', { clientIp: info.remoteAddr.hostname })
+ */
+export interface ProxyFetchOptions {
+  /**
+   * Pool to use; by default a shared pool per origin of `target`.
+   * @default a shared pool
+   */
+  pool?: UpstreamPool
+  /**
+   * Settings for the shared pool, used when it is first created (ignored with `pool`).
+   * @default {}
+   */
+  poolOptions?: UpstreamPoolOptions
+  /**
+   * Client address appended to `X-Forwarded-For`. A Web `Request` does not carry one: pass it from
+   * your server (`server.requestIP(req)` on Bun, `info.remoteAddr` on Deno). Without it the client's
+   * `X-Forwarded-For` is forwarded unchanged.
+   * @default undefined
+   */
+  clientIp?: string
+  /**
+   * Value of `X-Forwarded-Proto` (any client-sent value is replaced).
+   * @default the scheme of `request.url`
+   */
+  proto?: 'http' | 'https'
+  /**
+   * `Via` entry appended both ways; `false` adds none.
+   * @default '1.1 switchboard'
+   */
+  via?: string | false
+  /**
+   * Headers set on (or, with `undefined`, removed from) the upstream request.
+   * @default undefined
+   */
+  headers?: Record<string, string | undefined>
+  /**
+   * Headers set on the response over the upstream's.
+   * @default undefined
+   */
+  responseHeaders?: Record<string, string | string[]>
+  /**
+   * Request sent → response head; past it a 504 `ERR_UPSTREAM_TIMEOUT` response.
+   * @default 30_000
+   */
+  responseTimeoutMs?: number
+  /**
+   * Longest silence inside the upstream response body; past it the body stream errors.
+   * @default 60_000
+   */
+  idleTimeoutMs?: number
+  /**
+   * Aborts the upstream request. Deno 2.9 aborts `request.signal` after successful responses, so
+   * it is not used by default.
+   * @default undefined
+   */
+  signal?: AbortSignal
+}
+
+/**
+ * Web-standard variant for `Bun.serve`, `Deno.serve` or Hono: forwards `request` to `target` with
+ * the same header rules as `forward()`, streams both bodies, never decompresses, and answers
+ * upstream failures with `err.toResponse()` (502/504 JSON). A path in `target` is prefixed to the
+ * request's path.
+ * @example
+ * Bun.serve({ fetch: (req, server) => proxyFetch(req, 'http://127.0.0.1:3000', { clientIp: server.requestIP(req)?.address }) })
+ */
+export async function proxyFetch(
+  request: Request,
+  target: string | URL,
+  options: ProxyFetchOptions = {},
+): Promise<Response> {
+  const { origin, prefix } = splitTarget(target)
+  const upstream = options.pool ?? sharedPool(origin, options.poolOptions)
+  const pool = UpstreamPoolImpl.unwrap(upstream)
+  const url = new URL(request.url)
+  const raw: string[] = []
+  for (const [name, value] of request.headers) raw.push(name, value)
+  const host = request.headers.get('host') ?? url.host
+  if (!request.headers.has('host')) raw.push('host', host)
+  const via = options.via ?? DEFAULT_VIA
+  const method = request.method
+  // undici streams any AsyncIterable body (Dispatcher.md), a web ReadableStream included; its
+  // types only list Node streams.
+  let body: Readable | null = null
+  if (request.body !== null && method !== 'GET' && method !== 'HEAD') body = request.body as unknown as Readable
+  try {
+    const response = await pool.request({
+      origin: upstream.origin,
+      path: prefix + url.pathname + url.search,
+      method,
+      headers: upstreamHeaders(raw, {
+        clientIp: options.clientIp,
+        proto: options.proto ?? (url.protocol === 'https:' ? 'https' : 'http'),
+        host,
+        via,
+        overrides: lowerOverrides(options.headers),
+        bodyLength: undefined,
+      }),
+      body,
+      signal: options.signal,
+      headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+      bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    })
+    const status = response.statusCode
+    if (status < 200 || status > 599) {
+      response.body.on('error', ignore).destroy()
+      return new BadGatewayError({ message: `Upstream sent status ${status}` }).toResponse()
+    }
+    const headers = toHeaders(cleanResponseHeaders(response.headers as HeaderRecord, via, options.responseHeaders))
+    // RFC 9110 §6.4.1: HEAD, 204 and 304 responses carry no content.
+    if (method === 'HEAD' || status === 204 || status === 304) {
+      response.body.on('error', ignore).resume() // empty: releases the connection for reuse
+      return new Response(null, { status, statusText: response.statusText, headers })
+    }
+    const source = response.body
+    const iterator = source[Symbol.asyncIterator]()
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await iterator.next()
+          if (next.done) controller.close()
+          else controller.enqueue(next.value as Uint8Array)
+        } catch (error) {
+          // Mid-body failure: the client sees an errored stream, never a clean end.
+          controller.error(error)
+        }
+      },
+      cancel(reason) {
+        source.destroy(reason instanceof Error ? reason : undefined)
+      },
+    })
+    return new Response(stream, { status, statusText: response.statusText, headers })
+  } catch (error) {
+    return mapUpstreamError(error).toResponse()
+  }
+}
+
+function toHeaders(record: HeaderRecord): Headers {
+  const headers = new Headers()
+  for (const name of Object.keys(record)) {
+    const value = record[name]
+    if (value === undefined) continue
+    if (typeof value === 'string') headers.append(name, value)
+    else for (const item of value) headers.append(name, item)
+  }
+  return headers
+}
+
+function ignore(): void {}
