@@ -40,6 +40,25 @@ export interface ResponseTap {
   onAbort(error: unknown): void
 }
 
+/** Overrides for {@link Exchange.fetchUpstream}. */
+export interface UpstreamFetchInit {
+  /** Method to send. @default the request's method */
+  method?: string
+  /** Extra or overriding upstream headers (`undefined` removes). */
+  headers?: Record<string, string | undefined>
+}
+
+/** A response fetched with {@link Exchange.fetchUpstream}. */
+export interface UpstreamResponse {
+  readonly status: number
+  /** Lowercase header record, hop-by-hop fields already removed. */
+  readonly headers: HeaderRecord
+  /** The body bytes as they arrive; iterate it or call `cancel()`. */
+  readonly body: AsyncIterable<Uint8Array>
+  /** Discards the body and releases the connection. */
+  cancel(): void
+}
+
 /**
  * One request's state as it passes through the policy chain: runtime-neutral, the body stays a
  * stream until a step asks for it with a limit.
@@ -61,8 +80,21 @@ export interface Exchange {
    * The bytes read are what is forwarded upstream afterwards, so reading never loses the body.
    */
   readBody(limit: number): Promise<Uint8Array>
-  /** Answers the client directly; the chain stops calling further layers. */
-  respond(status: number, headers?: Record<string, string | string[]>, body?: string | Uint8Array): void
+  /**
+   * Answers the client directly; later layers (and the upstream) are skipped. A streamed body
+   * (`AsyncIterable`) is written with backpressure; the promise settles when the response is done.
+   */
+  respond(
+    status: number,
+    headers?: Record<string, string | string[]>,
+    body?: string | Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<void>
+  /**
+   * Sends the request to the route's upstream (same balancer, timeouts and header rules as the
+   * final step) and returns the response instead of writing it to the client. Used for cache
+   * revalidation; the caller must consume or cancel `body`.
+   */
+  fetchUpstream(init?: UpstreamFetchInit): Promise<UpstreamResponse>
   /** True once a response head was written (by `respond` or by the upstream step). */
   readonly responded: boolean
   /** Registers an observer of the response on its way to the client. */

@@ -29,4 +29,12 @@ export {
   type Store,
   type StoreSetOptions,
 } from './store.ts'
-export type { Exchange, ExchangeRequest, MatchedRoute, Middleware, ResponseTap } from './exchange.ts'
+export type {
+  Exchange,
+  ExchangeRequest,
+  MatchedRoute,
+  Middleware,
+  ResponseTap,
+  UpstreamFetchInit,
+  UpstreamResponse,
+} from './exchange.ts'
