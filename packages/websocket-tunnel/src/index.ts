@@ -1,0 +1,6 @@
+export { tunnelUpgrade, attachWebSocketTunnel, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS } from './tunnel.ts'
+export { isWebSocketUpgrade } from './handshake.ts'
+export { bunWebSocketTunnel, type BunWebSocketTunnel, type BunServerLike, type BunSocketLike } from './bun.ts'
+export { denoWebSocketTunnel, type DenoTunnelOptions, type DenoServeInfoLike } from './deno.ts'
+export type { NativeTunnelOptions } from './native.ts'
+export type { TunnelOptions, TunnelResult, TunnelOpenInfo, TunnelCloseInfo, TunnelMode } from './types.ts'
