@@ -1,5 +1,6 @@
 import { ConfigError, parseDuration, parseSize } from '@switchboard/core'
 import { parse as parseYaml } from 'yaml'
+import { balancerNames, createBalancer } from '@switchboard/balancer'
 
 /** Limits on what a client may send; every size and every wait has one. */
 export interface LimitsConfig {
@@ -137,6 +138,16 @@ export interface GatewayConfig {
   upstreams: Record<string, UpstreamConfig>
   routes: RouteConfig[]
   store: StoreConfig
+  /** The admin API, when enabled. */
+  admin: AdminConfig | undefined
+}
+
+/** `admin:`: the JSON admin API under a path prefix on the gateway's port. */
+export interface AdminConfig {
+  /** Path prefix. @default '/admin' */
+  path: string
+  /** Bearer token required on every admin call; without one only loopback clients are served. */
+  token: string | undefined
 }
 
 /** Options of {@link parseConfig} and {@link loadConfigText}. */
@@ -190,7 +201,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   const env = options.env ?? (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {}
   const v = new Validator(options.file, env)
   const root = v.object(raw, '')
-  v.keys(root, '', ['server', 'upstreams', 'routes', 'store'])
+  v.keys(root, '', ['server', 'upstreams', 'routes', 'store', 'admin'])
   const server = parseServer(v, root.server)
   const upstreams: Record<string, UpstreamConfig> = {}
   const upstreamsRaw = v.object(root.upstreams, 'upstreams')
@@ -207,7 +218,8 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
     return route
   })
   const store = parseStore(v, root.store)
-  return { server, upstreams, routes, store }
+  const admin = parseAdmin(v, root.admin, server.healthPath)
+  return { server, upstreams, routes, store, admin }
 }
 
 function parseServer(v: Validator, raw: unknown): ServerConfig {
@@ -246,6 +258,15 @@ function parseUpstream(v: Validator, name: string, raw: unknown): UpstreamConfig
       strategy: v.string(b.strategy, `${at}.balancer.strategy`),
       options: b.options === undefined ? {} : v.object(b.options, `${at}.balancer.options`),
     }
+  }
+  if (!balancerNames().includes(balancer.strategy)) {
+    v.fail(`${at}.balancer${typeof u.balancer === 'string' ? '' : '.strategy'}`, `a balancer name (${balancerNames().join(', ')})`, balancer.strategy)
+  }
+  try {
+    // Build it once to validate the options now, with the key path, rather than at first request.
+    createBalancer(balancer)
+  } catch (err) {
+    v.fail(`${at}.balancer.options`, `valid options for ${balancer.strategy} (${(err as Error).message})`, balancer.options)
   }
   const targetsRaw = v.list(u.targets, `${at}.targets`)
   if (targetsRaw.length === 0) v.fail(`${at}.targets`, 'at least one target', targetsRaw)
@@ -323,6 +344,9 @@ function parseUpstream(v: Validator, name: string, raw: unknown): UpstreamConfig
           ? DEFAULT_OUTLIER.maxEjectedPercent
           : v.number(o.maxEjectedPercent, `${oat}.maxEjectedPercent`, { min: 0, max: 100 }),
     }
+  }
+  if (outlierDetection && outlierDetection.maxEjectionMs < outlierDetection.baseEjectionMs) {
+    v.fail(`${at}.outlierDetection.maxEjectionTime`, 'a duration at least as long as baseEjectionTime', u.outlierDetection && (u.outlierDetection as Obj).maxEjectionTime)
   }
   return {
     name,
@@ -409,6 +433,18 @@ function parseRoute(v: Validator, at: string, raw: unknown, upstreams: Record<st
     responseHeaders: r.responseHeaders === undefined ? undefined : v.headerEdit(r.responseHeaders, `${at}.responseHeaders`),
     cache,
   }
+}
+
+function parseAdmin(v: Validator, raw: unknown, healthPath: string): AdminConfig | undefined {
+  if (raw === undefined || raw === false) return undefined
+  const a = raw === true ? {} : v.object(raw, 'admin')
+  v.keys(a, 'admin', ['path', 'token'])
+  const path = (v.optString(a.path, 'admin.path') ?? '/admin').replace(/\/+$/, '')
+  if (!path.startsWith('/') || path.length < 2) v.fail('admin.path', 'a path prefix such as /admin', a.path)
+  if (healthPath === path || healthPath.startsWith(`${path}/`)) v.fail('admin.path', 'a prefix that does not contain server.healthPath', a.path)
+  const token = v.optString(a.token, 'admin.token')
+  if (token !== undefined && token.length < 16) v.fail('admin.token', 'a token of at least 16 characters', '(hidden)')
+  return { path, token }
 }
 
 function parseStore(v: Validator, raw: unknown): StoreConfig {

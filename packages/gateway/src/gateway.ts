@@ -23,6 +23,7 @@ import { isWebSocketUpgrade, tunnelUpgrade } from '@switchboard/websocket-tunnel
 import { createHttpCache, type HttpCache } from '@switchboard/cache'
 import { createStore } from '@switchboard/store'
 import type { GatewayConfig, RouteConfig } from './config.ts'
+import { type AdminActions, handleAdmin } from './admin.ts'
 import { NodeExchange } from './exchange.ts'
 import { basePathOf, UpstreamRuntime, type UpstreamLog } from './upstream.ts'
 
@@ -237,6 +238,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     if (path === config.server.healthPath && (req.method === 'GET' || req.method === 'HEAD')) return sendHealth(res)
     const normalized = normalizePath(path)
     if (normalized === undefined) return sendError(res, new BadRequestError({ message: 'Invalid request path' }))
+    const admin = config.admin
+    if (admin && (normalized === admin.path || normalized.startsWith(`${admin.path}/`))) {
+      return handleAdmin(req, res, normalized.slice(admin.path.length), admin, adminActions)
+    }
     const clientIp = req.socket.remoteAddress ?? ''
     const ex = new NodeExchange(req, res, host, target, path, query, clientIp, expectContinue)
     if (ex.hasBody) watchBodyIdle(req, res, limits.bodyIdleTimeoutMs)
@@ -338,6 +343,12 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         logger('warn', 'websocket tunnel failed', { route: rt.config.name, error: String(err) })
       },
     )
+  }
+
+  const adminActions: AdminActions = {
+    upstreams: () => gateway.upstreamStats(),
+    cache: () => gateway.cacheStats(),
+    purgeCache: (prefix) => gateway.purgeCache(prefix),
   }
 
   const server = createServer(

@@ -14,6 +14,7 @@ export {
   type RouteCacheConfig,
   type HeaderEditConfig,
   type StoreConfig,
+  type AdminConfig,
   type ConditionValue,
   type ParseConfigOptions,
 } from './config.ts'

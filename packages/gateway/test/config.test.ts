@@ -107,6 +107,9 @@ describe('config: bad input names the file, key path and expectation', () => {
     ['a duplicate route name', (c: any) => c.routes.push({ ...c.routes[0] }), 'routes[1].name', 'a name no other route uses'],
     ['a bad store driver', (c: any) => (c.store = { driver: 'mongo' }), 'store.driver', 'memory, sqlite or redis'],
     ['a header value with CRLF', (c: any) => (c.routes[0].requestHeaders = { set: { 'x-a': 'a\r\nb: c' } }), 'routes[0].requestHeaders.set.x-a', 'a header value without CR, LF'],
+    ['an unknown balancer', (c: any) => (c.upstreams.backend.balancer = 'fastest'), 'upstreams.backend.balancer', 'a balancer name (consistent-hash, first-available'],
+    ['bad balancer options', (c: any) => (c.upstreams.backend.balancer = { strategy: 'consistent-hash', options: { key: { header: 7 } } }), 'upstreams.backend.balancer.options', 'valid options for consistent-hash'],
+    ['an ejection cap below the base', (c: any) => (c.upstreams.backend.outlierDetection = { baseEjectionTime: '1m', maxEjectionTime: '10s' }), 'upstreams.backend.outlierDetection.maxEjectionTime', 'a duration at least as long'],
     ['a bad health status', (c: any) => (c.upstreams.backend.healthCheck = { expectStatus: ['ok'] }), 'upstreams.backend.healthCheck.expectStatus[0]', 'a status code'],
   ])('%s', (_label, mutate, path, expected) => {
     const c = base()
