@@ -45,13 +45,13 @@ export interface GatewayProcess {
 }
 
 /** Writes `yaml` to a temp file and starts the CLI on it; resolves once the gateway listens. */
-export async function startGatewayProcess(yaml: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(yaml: string, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<GatewayProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run the build (scripts/setup.sh) first`)
   const dir = mkdtempSync(join(tmpdir(), 'sb-rt-'))
   const file = join(dir, 'gateway.yaml')
   writeFileSync(file, yaml)
   const port = Number(env.PORT ?? (await freePort()))
-  const [cmd, args] = runtimeCommand(CLI, ['--config', file])
+  const [cmd, args] = runtimeCommand(CLI, ['--config', file, ...extraArgs])
   const child = spawn(cmd, args, { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()))

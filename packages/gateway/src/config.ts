@@ -140,6 +140,19 @@ export interface GatewayConfig {
   store: StoreConfig
   /** The admin API, when enabled. */
   admin: AdminConfig | undefined
+  /** First-200 discovery for requests no route claims, when configured. */
+  discovery: DiscoveryConfig | undefined
+}
+
+/** `discovery:`: try endpoints in order for unrouted requests and remember the first that answers 200. */
+export interface DiscoveryConfig {
+  /** Endpoints in the order they are tried. */
+  endpoints: string[]
+  /** How long a remembered route is used (`remember: { ttl }`). @default 1 h */
+  rememberTtlMs: number
+  /** Where remembered routes live; @default the top-level store when it is sqlite or redis, else sqlite ./switchboard-routes.db */
+  store: StoreConfig | undefined
+  timeouts: TimeoutsConfig
 }
 
 /** `admin:`: the JSON admin API under a path prefix on the gateway's port. */
@@ -201,15 +214,16 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   const env = options.env ?? (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {}
   const v = new Validator(options.file, env)
   const root = v.object(raw, '')
-  v.keys(root, '', ['server', 'upstreams', 'routes', 'store', 'admin'])
+  v.keys(root, '', ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery'])
   const server = parseServer(v, root.server)
+  const discovery = parseDiscovery(v, root.discovery)
   const upstreams: Record<string, UpstreamConfig> = {}
-  const upstreamsRaw = v.object(root.upstreams, 'upstreams')
+  const upstreamsRaw = discovery && root.upstreams === undefined ? {} : v.object(root.upstreams, 'upstreams')
   const names = Object.keys(upstreamsRaw)
-  if (names.length === 0) v.fail('upstreams', 'at least one upstream', upstreamsRaw)
+  if (names.length === 0 && !discovery) v.fail('upstreams', 'at least one upstream', upstreamsRaw)
   for (const name of names) upstreams[name] = parseUpstream(v, name, upstreamsRaw[name])
-  const routesRaw = v.list(root.routes, 'routes')
-  if (routesRaw.length === 0) v.fail('routes', 'at least one route', routesRaw)
+  const routesRaw = discovery && root.routes === undefined ? [] : v.list(root.routes, 'routes')
+  if (routesRaw.length === 0 && !discovery) v.fail('routes', 'at least one route (or a discovery: section)', routesRaw)
   const seen = new Set<string>()
   const routes = routesRaw.map((r, i) => {
     const route = parseRoute(v, `routes[${i}]`, r, upstreams)
@@ -219,7 +233,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   })
   const store = parseStore(v, root.store)
   const admin = parseAdmin(v, root.admin, server.healthPath)
-  return { server, upstreams, routes, store, admin }
+  return { server, upstreams, routes, store, admin, discovery }
 }
 
 function parseServer(v: Validator, raw: unknown): ServerConfig {
@@ -435,6 +449,33 @@ function parseRoute(v: Validator, at: string, raw: unknown, upstreams: Record<st
   }
 }
 
+function parseDiscovery(v: Validator, raw: unknown): DiscoveryConfig | undefined {
+  if (raw === undefined) return undefined
+  const d = v.object(raw, 'discovery')
+  v.keys(d, 'discovery', ['endpoints', 'remember', 'store', 'timeouts'])
+  const list = v.list(d.endpoints, 'discovery.endpoints')
+  if (list.length === 0) v.fail('discovery.endpoints', 'at least one endpoint URL', list)
+  const endpoints = list.map((e, i) => v.httpUrl(e, `discovery.endpoints[${i}]`))
+  let rememberTtlMs = 3_600_000
+  if (d.remember !== undefined) {
+    const r = v.object(d.remember, 'discovery.remember')
+    v.keys(r, 'discovery.remember', ['ttl'])
+    rememberTtlMs = v.duration(r.ttl, 'discovery.remember.ttl', rememberTtlMs, 1)
+  }
+  const t = d.timeouts === undefined ? {} : v.object(d.timeouts, 'discovery.timeouts')
+  v.keys(t, 'discovery.timeouts', ['connect', 'response', 'idle'])
+  return {
+    endpoints,
+    rememberTtlMs,
+    store: d.store === undefined ? undefined : parseStore(v, d.store, 'discovery.store'),
+    timeouts: {
+      connectMs: v.duration(t.connect, 'discovery.timeouts.connect', 2_000, 1),
+      responseMs: v.duration(t.response, 'discovery.timeouts.response', 30_000, 1),
+      idleMs: v.duration(t.idle, 'discovery.timeouts.idle', 60_000, 1),
+    },
+  }
+}
+
 function parseAdmin(v: Validator, raw: unknown, healthPath: string): AdminConfig | undefined {
   if (raw === undefined || raw === false) return undefined
   const a = raw === true ? {} : v.object(raw, 'admin')
@@ -447,20 +488,20 @@ function parseAdmin(v: Validator, raw: unknown, healthPath: string): AdminConfig
   return { path, token }
 }
 
-function parseStore(v: Validator, raw: unknown): StoreConfig {
+function parseStore(v: Validator, raw: unknown, at = 'store'): StoreConfig {
   if (raw === undefined) return { driver: 'memory' }
-  const s = v.object(raw, 'store')
-  v.keys(s, 'store', ['driver', 'path', 'url', 'failMode'])
-  const driver = v.string(s.driver, 'store.driver')
-  if (driver !== 'memory' && driver !== 'sqlite' && driver !== 'redis') v.fail('store.driver', 'memory, sqlite or redis', driver)
+  const s = v.object(raw, at)
+  v.keys(s, at, ['driver', 'path', 'url', 'failMode'])
+  const driver = v.string(s.driver, `${at}.driver`)
+  if (driver !== 'memory' && driver !== 'sqlite' && driver !== 'redis') v.fail(`${at}.driver`, 'memory, sqlite or redis', driver)
   const out: StoreConfig = { driver }
-  if (driver === 'sqlite') out.path = v.optString(s.path, 'store.path') ?? './switchboard.db'
+  if (driver === 'sqlite') out.path = v.optString(s.path, `${at}.path`) ?? './switchboard.db'
   if (driver === 'redis') {
-    out.url = v.string(s.url, 'store.url')
-    if (!/^rediss?:\/\//.test(out.url)) v.fail('store.url', 'a redis:// or rediss:// URL', out.url)
+    out.url = v.string(s.url, `${at}.url`)
+    if (!/^rediss?:\/\//.test(out.url)) v.fail(`${at}.url`, 'a redis:// or rediss:// URL', out.url)
   }
   if (s.failMode !== undefined) {
-    if (s.failMode !== 'open' && s.failMode !== 'closed') v.fail('store.failMode', 'open or closed', s.failMode)
+    if (s.failMode !== 'open' && s.failMode !== 'closed') v.fail(`${at}.failMode`, 'open or closed', s.failMode)
     out.failMode = s.failMode
   }
   return out

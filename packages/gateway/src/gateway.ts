@@ -18,14 +18,15 @@ import {
 } from '@switchboard/core'
 import { createMatcher, type Matcher, normalizePath } from '@switchboard/matcher'
 import type { EndpointState } from '@switchboard/balancer'
-import { forward, requestUpstream } from '@switchboard/proxy-pass'
+import { createUpstreamPool, forward, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
+import { createDiscovery, type Discovery } from '@switchboard/discovery'
 import { isWebSocketUpgrade, tunnelUpgrade } from '@switchboard/websocket-tunnel'
 import { createHttpCache, type HttpCache } from '@switchboard/cache'
 import { createStore } from '@switchboard/store'
-import type { GatewayConfig, RouteConfig } from './config.ts'
+import type { GatewayConfig, RouteConfig, StoreConfig } from './config.ts'
 import { type AdminActions, handleAdmin } from './admin.ts'
 import { NodeExchange } from './exchange.ts'
-import { basePathOf, UpstreamRuntime, type UpstreamLog } from './upstream.ts'
+import { basePathOf, originOf, UpstreamRuntime, type UpstreamLog } from './upstream.ts'
 
 /** Log sink: one structured line per event. */
 export type GatewayLogger = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
@@ -63,6 +64,10 @@ export interface Gateway {
   cacheStats(): Record<string, number>
   /** Purges cached responses whose key starts with `prefix` (all when empty). */
   purgeCache(prefix?: string): Promise<number>
+  /** Forgets remembered discovery routes whose key starts with `prefix` (all when empty); returns how many. */
+  forgetRoutes(prefix?: string): Promise<number>
+  /** Discovery counters (hits, misses, probes, remembered, forgotten), when discovery is configured. */
+  discoveryStats(): Record<string, number> | undefined
   /** Number of requests being served right now. */
   readonly inFlight: number
 }
@@ -106,6 +111,46 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       layers.push(cache.middleware())
     }
     routes.set(route.name, { config: route, upstream: upstreams.get(route.upstream)!, layers })
+  }
+  const discoveryPools = new Map<string, UpstreamPool>()
+  let discovery: Discovery | undefined
+  let discoveryStore: Store | undefined
+  let discoveryLayer: Middleware | undefined
+  if (config.discovery) {
+    const d = config.discovery
+    // Remembered routes must survive restarts: without a persistent store configured, use SQLite.
+    const spec: StoreConfig | undefined =
+      d.store ?? (config.store.driver === 'memory' && !options.store ? { driver: 'sqlite', path: './switchboard-routes.db' } : undefined)
+    discoveryStore = spec ? await createStore(spec as Parameters<typeof createStore>[0]) : store
+    for (const url of d.endpoints) {
+      if (!discoveryPools.has(originOf(url))) discoveryPools.set(originOf(url), createUpstreamPool(originOf(url), { connectTimeoutMs: d.timeouts.connectMs }))
+    }
+    discovery = createDiscovery({
+      endpoints: d.endpoints,
+      store: discoveryStore,
+      ttlMs: d.rememberTtlMs,
+      maxBodyBytes: config.server.limits.maxBodyBytes,
+      transport: {
+        send: (ex, url, body) => {
+          const nex = ex as NodeExchange
+          return requestUpstream(nex.req, {
+            pool: discoveryPools.get(originOf(url))!,
+            target: basePathOf(url) + nex.upstreamTarget,
+            headers: nex.upstreamHeaderEdits,
+            clientIp: nex.clientIp,
+            body,
+            responseTimeoutMs: d.timeouts.responseMs,
+            idleTimeoutMs: d.timeouts.idleMs,
+          })
+        },
+      },
+      onEvent: (e) => {
+        if (e.type === 'remembered' || e.type === 'forgotten') {
+          logger('info', `discovery: ${e.type} ${e.key}`, { endpoint: e.endpoint, reason: e.reason })
+        }
+      },
+    })
+    discoveryLayer = discovery.middleware()
   }
   const matcher: Matcher<RouteRuntime> = createMatcher(
     config.routes.map((r) => ({
@@ -253,7 +298,12 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         input.body = ex.body = parseJson(bytes)
         match = matcher.match(input)
       }
-      if (!match) throw new NoRouteError()
+      if (!match) {
+        if (!discoveryLayer) throw new NoRouteError()
+        // Seed 000: nothing claims it, so try the endpoints in order and remember the winner.
+        await discoveryLayer(ex, () => Promise.reject(new NoRouteError()))
+        return
+      }
       const rt = match.route.data
       ex.route = { name: rt.config.name, params: match.params }
       ex.state.set(ROUTE_KEY, rt)
@@ -349,6 +399,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     upstreams: () => gateway.upstreamStats(),
     cache: () => gateway.cacheStats(),
     purgeCache: (prefix) => gateway.purgeCache(prefix),
+    forgetRoutes: discovery && ((prefix) => gateway.forgetRoutes(prefix)),
   }
 
   const server = createServer(
@@ -405,6 +456,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         for (const s of tunnels) s.destroy()
         await stopped
         await Promise.all([...upstreams.values()].map((u) => u.close()))
+        await Promise.all([...discoveryPools.values()].map((p) => p.close()))
+        if (discoveryStore && discoveryStore !== store) await discoveryStore.close()
         if (!options.store) await store.close()
       })()
       return closePromise
@@ -420,6 +473,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       for (const c of caches) for (const [k, v] of Object.entries(c.stats())) total[k] = (total[k] ?? 0) + v
       return total
     },
+    async forgetRoutes(prefix = '') {
+      return discovery ? discovery.forget(prefix) : 0
+    },
+    discoveryStats: () => (discovery ? { ...discovery.stats() } : undefined),
     async purgeCache(prefix = '') {
       let n = 0
       for (const c of caches) n += await c.purgePrefix(prefix)

@@ -15,6 +15,7 @@ export {
   type HeaderEditConfig,
   type StoreConfig,
   type AdminConfig,
+  type DiscoveryConfig,
   type ConditionValue,
   type ParseConfigOptions,
 } from './config.ts'
