@@ -1,0 +1,568 @@
+#!/usr/bin/env node
+// Switchboard proxy benchmark: every contender against the same nginx origin on 127.0.0.1,
+// wrk and the origin pinned to core 0, the proxy under test pinned to core 1.
+// Usage: node run.mjs [--duration 3s] [--rounds 2] [--only a,b] [--scenarios small,1mib]
+//                     [--connections 50] [--json out.json] [--quick]
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { ECHO_MODULE, JSON_BODY, MIB, SMALL_BODY, STATUS_PATH, originConfig, proxyConfig } from './lib/nginx.mjs'
+import {
+  cpuBusySeconds, killAll, processTree, resetPeakRss, startProcess, stopProcess, treeCpuSeconds, treePeakRssBytes,
+} from './lib/proc.mjs'
+import { runWrk } from './lib/wrk.mjs'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const ROOT = resolve(HERE, '..')
+// SB_GATEWAY_CLI points at another build of the gateway CLI (e.g. a release) to compare.
+const GATEWAY_CLI = process.env.SB_GATEWAY_CLI ? resolve(process.env.SB_GATEWAY_CLI) : join(ROOT, 'apps/gateway/dist/cli.js')
+const BUN = [join(ROOT, 'node_modules/bun/bin/bun.exe'), join(ROOT, 'node_modules/.bin/bun')].find((p) => existsSync(p))
+const LOAD_CPU = 0 // wrk + origin
+const PROXY_CPU = 1 // the contender under test
+const NOISY_PCT = 10 // flag a row when other jobs took this much of the proxy's core
+const ECHO_PAYLOAD = 'x'.repeat(16 * 1024) // must match post-16k.lua
+
+// ---------------------------------------------------------------------------------------------
+// Contenders. `start(ctx)` returns { url, child? }; `child` is the process tree we measure.
+// `unavailable()` returns a reason to skip, or null.
+// ---------------------------------------------------------------------------------------------
+
+/** @type {Array<{ name: string, runtime: string, cacheOnly?: boolean, unavailable?: () => string | null, start: (ctx: any) => Promise<{ url: string, child?: any }> }>} */
+const contenders = [
+  { name: 'direct', runtime: 'wrk → origin', start: async (ctx) => ({ url: ctx.origin.url }) },
+  {
+    name: 'switchboard', runtime: 'node',
+    unavailable: gatewayMissing,
+    start: (ctx) => startGateway(ctx, 'switchboard', process.execPath, gatewayYaml(ctx, false)),
+  },
+  {
+    name: 'switchboard-bun', runtime: 'bun',
+    unavailable: () => gatewayMissing() ?? (BUN ? null : 'bun not installed (node_modules/.bin/bun)'),
+    start: (ctx) => startGateway(ctx, 'switchboard-bun', BUN, gatewayYaml(ctx, false)),
+  },
+  { name: 'nginx', runtime: 'nginx', start: (ctx) => startNginx(ctx, 'nginx', false) },
+  { name: 'fastify', runtime: 'node', start: (ctx) => startScript(ctx, 'fastify', process.execPath, 'contenders/fastify.mjs') },
+  {
+    name: 'fastify-bun', runtime: 'bun',
+    unavailable: () => (BUN ? null : 'bun not installed'),
+    start: (ctx) => startScript(ctx, 'fastify-bun', BUN, 'contenders/fastify.mjs'),
+  },
+  { name: 'http-proxy', runtime: 'node', start: (ctx) => startScript(ctx, 'http-proxy', process.execPath, 'contenders/http-proxy.mjs') },
+  { name: 'bare', runtime: 'node', start: (ctx) => startScript(ctx, 'bare', process.execPath, 'contenders/bare.mjs') },
+  // Cache section: the gateway with a `cache: { ttl: 60s }` route, nginx with proxy_cache.
+  {
+    name: 'switchboard-cache', runtime: 'node', cacheOnly: true,
+    unavailable: gatewayMissing,
+    start: (ctx) => startGateway(ctx, 'switchboard-cache', process.execPath, gatewayYaml(ctx, true)),
+  },
+  { name: 'nginx-cache', runtime: 'nginx', cacheOnly: true, start: (ctx) => startNginx(ctx, 'nginx-cache', true) },
+]
+
+const HTTP_CONTENDERS = contenders.filter((c) => !c.cacheOnly).map((c) => c.name)
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios registry. Each entry names its contenders and how to verify an answer. The default
+// runner is wrk; a section with another load shape (WebSocket messages/s) supplies
+// `run(ctx, { url, contender, durationS, connections }) → { requests, rps, p50Ms, p99Ms, non2xx, socketErrors }`
+// plus `preflight(url) → error message | null` instead of `verify`, and, if it needs them, its
+// own contenders (e.g. `switchboard-ws`); it then appears in the same tables and JSON.
+// `default: false` keeps it out of a plain `pnpm bench`.
+// ---------------------------------------------------------------------------------------------
+
+/** @type {Array<{ name: string, title: string, path: string, method?: string, script?: string, contenders: string[], default?: boolean, verify?: (res: any) => string | null, preflight?: (url: string) => Promise<string | null>, run?: Function }>} */
+const scenarios = [
+  {
+    name: 'small', title: 'GET /small (10 B)', path: '/small', contenders: HTTP_CONTENDERS,
+    verify: (res) => expectBody(res, SMALL_BODY),
+  },
+  {
+    name: 'json', title: 'GET /json (1 KiB JSON)', path: '/json', contenders: HTTP_CONTENDERS,
+    verify: (res) => expectBody(res, JSON_BODY),
+  },
+  {
+    name: '1mib', title: 'GET /1mib (1 MiB)', path: '/1mib', contenders: HTTP_CONTENDERS,
+    verify: (res) => (res.status === 200 && res.body.length === MIB ? null : `got ${res.status}, ${res.body.length} bytes`),
+  },
+  {
+    name: 'post', title: 'POST /echo (16 KiB echoed)', path: '/echo', method: 'POST', script: join(HERE, 'post-16k.lua'),
+    contenders: HTTP_CONTENDERS,
+    verify: (res) => expectBody(res, ECHO_PAYLOAD),
+  },
+  {
+    name: 'cache', title: 'GET /cacheable (max-age=60, cached by the proxy)', path: '/cacheable', default: false,
+    contenders: ['direct', 'switchboard-cache', 'nginx-cache'], showOriginRequests: true,
+    verify: (res) => expectBody(res, JSON_BODY),
+  },
+  // Hook: { name: 'websocket', title: 'WebSocket echo (messages/s)', path: '/ws', default: false, contenders: [...], run: wsRun, preflight: wsPreflight }
+]
+
+/** Targets printed after the tables: numerator / denominator of req/s, per scenario. */
+const TARGETS = [
+  { label: 'switchboard vs fastify (Node)', a: 'switchboard', b: 'fastify', min: 1.5 },
+  { label: 'switchboard vs bare', a: 'switchboard', b: 'bare', min: 0.9 },
+  { label: 'switchboard-bun vs fastify', a: 'switchboard-bun', b: 'fastify-bun', fallbackB: 'fastify', min: 2 },
+  { label: '1 MiB: switchboard vs nginx', a: 'switchboard', b: 'nginx', min: 0.8, only: ['1mib'] },
+]
+
+// ---------------------------------------------------------------------------------------------
+
+const USAGE = `Usage: node run.mjs [options]   (or: pnpm bench -- [options])
+  --duration 3s        measured time per contender per round (wrk -d)
+  --rounds 2           interleaved rounds; the table shows the median
+  --only a,b           contenders to run (direct always runs): ${contenders.map((c) => c.name).join(', ')}
+  --scenarios a,b      scenarios: ${scenarios.map((s) => s.name).join(', ')} (default: ${scenarios.filter((s) => s.default !== false).map((s) => s.name).join(',')}; 'all' for every one)
+  --connections 50     wrk connections
+  --warmup 1s          wrk warm-up per contender and scenario (first round only)
+  --json out.json      also write every measurement as JSON
+  --quick              1 round of 2 s`
+
+const main = async () => {
+  const opts = parseOptions()
+  ensureTools()
+  const started = Date.now()
+  const dir = mkdtempSync(join(os.tmpdir(), 'sb-bench-'))
+  // SB_BENCH_KEEP=1 keeps the temp dir (configs, nginx error logs, contender logs) for debugging.
+  const cleanup = () => {
+    killAll()
+    if (process.env.SB_BENCH_KEEP) console.error(`kept ${dir}`)
+    else try { rmSync(dir, { recursive: true, force: true }) } catch { /* best effort */ }
+  }
+  process.on('exit', cleanup)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => { console.error(`\n${sig}: stopping every process the benchmark started`); cleanup(); process.exit(130) })
+  }
+
+  const selected = scenarios.filter((s) => opts.scenarios.includes(s.name))
+  const wanted = contenders.filter((c) => selected.some((s) => s.contenders.includes(c.name)) && (c.name === 'direct' || opts.only === null || opts.only.includes(c.name)))
+  const ctx = { dir, opts, origin: undefined }
+
+  // Origin
+  const originPort = await freePort()
+  const origin = startProcess({ cmd: 'nginx', args: originConfig({ dir, port: originPort }), cpu: LOAD_CPU, cwd: dir, logFile: join(dir, 'origin.log') })
+  ctx.origin = { url: `http://127.0.0.1:${originPort}`, child: origin }
+  await waitReady(ctx.origin.url, origin, join(dir, 'origin.log'), 'origin')
+  const echo = await request(`${ctx.origin.url}/echo`, { method: 'POST', body: ECHO_PAYLOAD })
+  if (expectBody(echo, ECHO_PAYLOAD)) throw new Error(`origin POST /echo does not echo the body: ${expectBody(echo, ECHO_PAYLOAD)}`)
+
+  // Contenders
+  const notes = []
+  const running = new Map()
+  await Promise.all(wanted.map(async (c) => {
+    const why = c.unavailable?.()
+    if (why) { notes.push(`${c.name} skipped: ${why}`); return }
+    try {
+      const handle = await c.start(ctx)
+      running.set(c.name, { ...c, ...handle, excluded: new Map() })
+    } catch (err) {
+      notes.push(`${c.name} failed to start: ${err.message}`)
+    }
+  }))
+
+  // Verify every contender answers each scenario correctly before loading it.
+  for (const s of selected) {
+    for (const name of s.contenders) {
+      const c = running.get(name)
+      if (!c) continue
+      const bad = s.preflight
+        ? await s.preflight(c.url).catch((err) => err.message)
+        : s.verify(await request(c.url + s.path, { method: s.method ?? 'GET', body: s.method === 'POST' ? ECHO_PAYLOAD : undefined })
+          .catch((err) => ({ status: 0, body: Buffer.from(String(err.message)), headers: {} })))
+      if (bad) { c.excluded.set(s.name, `wrong answer: ${bad}`); notes.push(`${name} excluded from ${s.name}: ${bad}`) }
+    }
+  }
+
+  const plan = selected.reduce((sum, s) => sum + s.contenders.filter((n) => running.has(n)).length * (opts.rounds * (opts.durationS + 0.3) + opts.warmupS), 0)
+  printHeader(opts, notes, plan)
+  const headerNotes = notes.length
+
+  // Interleaved rounds: per scenario, every contender once per round; the order rotates.
+  const results = {}
+  for (const s of selected) {
+    const names = s.contenders.filter((n) => running.has(n) && !running.get(n).excluded.has(s.name))
+    results[s.name] = Object.fromEntries(names.map((n) => [n, []]))
+    for (let round = 0; round < opts.rounds; round++) {
+      const order = names.map((_, i) => names[(i + round) % names.length])
+      for (const name of order) {
+        const c = running.get(name)
+        if (round === 0 && opts.warmupS > 0) await wrkLoad(ctx, s, c, opts.warmupS, opts).catch(() => {})
+        const m = await measure(ctx, s, c, opts).catch((err) => {
+          notes.push(`${name} / ${s.name} round ${round + 1} failed: ${err.message}`)
+          return { requests: 0, rps: 0, p50Ms: Number.NaN, p99Ms: Number.NaN, errors: 1, cpuUsPerReq: Number.NaN, peakRssBytes: Number.NaN, alive: false, otherCorePct: Number.NaN }
+        })
+        results[s.name][name].push(m)
+        process.stderr.write(`  ${s.name} r${round + 1} ${name.padEnd(17)} ${fmt(m.rps, 0).padStart(7)} req/s  ${fmt(m.cpuUsPerReq, 0).padStart(5)} µs/req  other ${fmt(m.otherCorePct, 0)}%${m.alive ? '' : '  NO ANSWER AFTER LOAD'}${m.errors ? `  ${m.errors} errors` : ''}\n`)
+      }
+    }
+  }
+
+  const summary = summarise(results)
+  printTables(selected, wanted, summary, running, notes)
+  const targets = printTargets(selected, results, summary)
+  if (notes.length > headerNotes) console.log(`\n${notes.slice(headerNotes).map((n) => `Note: ${n}`).join('\n')}`)
+
+  for (const c of running.values()) if (c.child) await stopProcess(c.child)
+  await stopProcess(origin)
+
+  if (opts.json) {
+    writeFileSync(resolve(process.env.INIT_CWD ?? process.cwd(), opts.json), JSON.stringify({ machine: machine(), command: command(), options: opts, notes, results, summary, targets }, null, 2))
+    console.log(`\nJSON written to ${opts.json}`)
+  }
+  console.log(`\nDone in ${Math.round((Date.now() - started) / 1000)} s.`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+// ---------------------------------------------------------------------------------------------
+
+const wrkLoad = (ctx, s, c, durationS, opts) => (s.run
+  ? s.run(ctx, { url: c.url, contender: c, durationS, connections: opts.connections })
+  : runWrk({ url: c.url + s.path, durationS, connections: opts.connections, script: s.script, cpu: LOAD_CPU }))
+
+const measure = async (ctx, s, c, opts) => {
+  const pids = c.child ? processTree(c.child.pid) : []
+  resetPeakRss(pids)
+  const originBefore = await originRequests(ctx)
+  const cpuBefore = treeCpuSeconds(pids)
+  const coreBefore = cpuBusySeconds(PROXY_CPU)
+  const t0 = performance.now()
+  const r = await wrkLoad(ctx, s, c, opts.durationS, opts)
+  const wallS = (performance.now() - t0) / 1000
+  const coreBusy = cpuBusySeconds(PROXY_CPU) - coreBefore
+  const after = c.child ? [...new Set([...pids, ...processTree(c.child.pid)])] : []
+  const cpu = c.child ? treeCpuSeconds(after) - cpuBefore : Number.NaN
+  const rss = c.child ? treePeakRssBytes(after) : Number.NaN
+  const originAfter = await originRequests(ctx)
+  // The contender must still answer after the load (stock http-proxy stalls for good).
+  const check = await request(c.url + (s.method === 'POST' || s.run ? '/small' : s.path), { timeoutMs: 3000 }).catch(() => ({ status: 0 }))
+  return {
+    requests: r.requests,
+    rps: r.rps,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    errors: (r.non2xx ?? 0) + (r.socketErrors ?? 0),
+    cpuUsPerReq: r.requests > 0 ? (cpu * 1e6) / r.requests : Number.NaN,
+    peakRssBytes: rss,
+    alive: check.status === 200,
+    // Requests that reached the origin during the run (minus our own status request).
+    originRequests: originAfter - originBefore - 1,
+    // Share of the proxy's core used by anything else (other jobs on the box): a noise gauge.
+    otherCorePct: Math.max(0, ((coreBusy - (Number.isFinite(cpu) ? cpu : 0)) / wallS) * 100),
+  }
+}
+
+const summarise = (results) => {
+  const out = {}
+  for (const [scenario, byContender] of Object.entries(results)) {
+    out[scenario] = {}
+    const direct = byContender.direct ?? []
+    for (const [name, runs] of Object.entries(byContender)) {
+      const ratios = runs.map((m, i) => (direct[i] ? m.rps / direct[i].rps : Number.NaN)).filter(Number.isFinite)
+      out[scenario][name] = {
+        rps: median(runs.map((m) => m.rps)),
+        ratioToDirect: median(ratios),
+        p50Ms: median(runs.map((m) => m.p50Ms)),
+        p99Ms: median(runs.map((m) => m.p99Ms)),
+        cpuUsPerReq: median(runs.map((m) => m.cpuUsPerReq)),
+        peakRssBytes: runs.reduce((max, m) => (m.peakRssBytes > max || Number.isNaN(max) ? m.peakRssBytes : max), Number.NaN),
+        errors: runs.reduce((sum, m) => sum + m.errors, 0),
+        alive: runs.every((m) => m.alive),
+        otherCorePct: median(runs.map((m) => m.otherCorePct)),
+        originRequests: median(runs.map((m) => m.originRequests)),
+      }
+    }
+  }
+  return out
+}
+
+/** Median over rounds of the per-round ratio a/b (rounds pair up measurements taken close in time). */
+const pairedRatio = (results, scenario, a, b, ratio = (ma, mb) => ma.rps / mb.rps) => {
+  const ra = results[scenario]?.[a]
+  const rb = results[scenario]?.[b]
+  if (!ra || !rb) return Number.NaN
+  return median(ra.map((m, i) => (rb[i] ? ratio(m, rb[i]) : Number.NaN)).filter(Number.isFinite))
+}
+
+/** How many times less CPU per request `a` spends than `b`; steadier than req/s under noise. */
+const cpuEfficiency = (ma, mb) => mb.cpuUsPerReq / ma.cpuUsPerReq
+
+// ---------------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------------
+
+const printHeader = (opts, notes, planS) => {
+  const m = machine()
+  console.log('# Switchboard proxy benchmark\n')
+  console.log(`Machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; Node ${m.node}, Bun ${m.bun}, ${m.nginx}, ${m.wrk}`)
+  console.log(`Command: \`${command()}\``)
+  const load = os.loadavg()[0]
+  if (load > 0.5) console.log(`Warning: load average ${load.toFixed(2)} before start; other jobs on this box will add noise (rows flagged 'noisy').`)
+  console.log(`Load: wrk -t1 -c${opts.connections} -d${opts.durationS}s --latency, ${opts.rounds} interleaved round(s), median shown; `
+    + `wrk + origin nginx on core ${LOAD_CPU}, proxy on core ${PROXY_CPU}; warm-up ${opts.warmupS}s per contender and scenario.`)
+  for (const n of notes) console.log(`Note: ${n}`)
+  console.log(`\nRunning (about ${Math.round(planS)} s)…`)
+}
+
+const printTables = (selected, wanted, summary, running, notes) => {
+  for (const s of selected) {
+    console.log(`\n## ${s.title}\n`)
+    console.log('| contender | runtime | req/s | × direct | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | notes |')
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+    for (const name of s.contenders.filter((n) => wanted.some((c) => c.name === n))) {
+      const c = running.get(name) ?? contenders.find((x) => x.name === name)
+      const row = summary[s.name]?.[name]
+      if (!row) {
+        const why = running.get(name)?.excluded.get(s.name) ?? notes.find((n) => n.startsWith(`${name} `))?.slice(name.length + 1) ?? 'not selected'
+        console.log(`| ${name} | ${c.runtime} | — | — | — | — | — | — | ${cell(why)} |`)
+        continue
+      }
+      const flags = []
+      if (!row.alive) flags.push('**✗ no answer after load**')
+      if (row.errors) flags.push(`${row.errors} errors/non-2xx`)
+      if (s.showOriginRequests) flags.push(`origin saw ${fmt(row.originRequests, 0)} requests per run`)
+      if (name !== 'direct' && row.otherCorePct >= NOISY_PCT) flags.push(`noisy: other jobs used ${fmt(row.otherCorePct, 0)}% of core ${PROXY_CPU}`)
+      console.log(`| ${name} | ${c.runtime} | ${fmt(row.rps, 0)} | ${name === 'direct' ? '1.00' : fmt(row.ratioToDirect, 2)} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} | ${fmt(row.cpuUsPerReq, 0)} | ${fmt(row.peakRssBytes / MIB, 0)} | ${flags.join(', ')} |`)
+    }
+  }
+}
+
+const printTargets = (selected, results, summary) => {
+  const names = selected.filter((s) => s.name !== 'cache').map((s) => s.name)
+  const rows = []
+  if (names.length === 0) return rows
+  console.log('\n## Targets\n')
+  console.log('req/s of the first contender ÷ the second, median of per-round ratios; ✓ when it meets the target.')
+  console.log('In brackets the same comparison by proxy CPU per request (second ÷ first), which noise moves much less.\n')
+  console.log(`| target | ${names.join(' | ')} |`)
+  console.log(`|${' --- |'.repeat(names.length + 1)}`)
+  for (const t of TARGETS) {
+    const b = results[names[0]]?.[t.b] || names.some((n) => results[n]?.[t.b]) ? t.b : t.fallbackB ?? t.b
+    const label = `${t.label === 'switchboard-bun vs fastify' ? `switchboard-bun vs ${b === 'fastify-bun' ? 'fastify under Bun' : 'fastify under Node (fastify-bun did not run)'}` : t.label} ≥ ${t.min}×`
+    const cells = names.map((n) => {
+      if (t.only && !t.only.includes(n)) return ''
+      const r = pairedRatio(results, n, t.a, b)
+      if (!Number.isFinite(r)) return 'n/a'
+      const alive = summary[n]?.[t.a]?.alive !== false
+      const cpu = pairedRatio(results, n, t.a, b, cpuEfficiency)
+      return `${fmt(r, 2)}× ${r >= t.min && alive ? '✓' : '✗'} (CPU ${fmt(cpu, 2)}×)`
+    })
+    rows.push({ target: label, min: t.min, a: t.a, b, values: Object.fromEntries(names.map((n, i) => [n, cells[i]])) })
+    console.log(`| ${label} | ${cells.join(' | ')} |`)
+  }
+  return rows
+}
+
+const machine = () => {
+  const version = (cmd, args) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' })
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0]
+  }
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown cpu',
+    cores: os.cpus().length,
+    kernel: os.release(),
+    node: process.version,
+    bun: BUN ? version(BUN, ['--version']) : 'not installed',
+    nginx: version('nginx', ['-v']).replace('nginx version: ', ''),
+    wrk: version('wrk', ['-v']).split(' ').slice(0, 2).join(' '),
+  }
+}
+
+const command = () => `node benchmarks/run.mjs ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}`.trim()
+
+// ---------------------------------------------------------------------------------------------
+// Starting contenders
+// ---------------------------------------------------------------------------------------------
+
+function gatewayMissing() {
+  return existsSync(GATEWAY_CLI) ? null : 'apps/gateway/dist/cli.js not found; run `pnpm build` at the repo root first'
+}
+
+const gatewayYaml = (ctx, cache) => `server: { host: 127.0.0.1, port: __PORT__ }
+upstreams:
+  backend:
+    balancer: round-robin
+    targets: [ { url: ${ctx.origin.url} } ]
+routes:
+${cache ? `  - name: cached
+    match: { path: /cacheable }
+    upstream: backend
+    cache: { ttl: 60s }
+` : ''}  - name: all
+    match: { path: /* }
+    upstream: backend
+`
+
+const startGateway = async (ctx, name, runtime, yamlTemplate) => {
+  const port = await freePort()
+  const config = join(ctx.dir, `${name}.yaml`)
+  writeFileSync(config, yamlTemplate.replace('__PORT__', String(port)))
+  const logFile = join(ctx.dir, `${name}.log`)
+  const child = startProcess({ cmd: runtime, args: [GATEWAY_CLI, '--config', config], cpu: PROXY_CPU, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
+  const url = `http://127.0.0.1:${port}`
+  await waitReady(url, child, logFile, name)
+  return { url, child }
+}
+
+const startScript = async (ctx, name, runtime, script) => {
+  const port = await freePort()
+  const logFile = join(ctx.dir, `${name}.log`)
+  const child = startProcess({
+    cmd: runtime, args: [join(HERE, script)], cpu: PROXY_CPU, cwd: HERE, logFile,
+    env: { PORT: String(port), UPSTREAM: ctx.origin.url, NODE_ENV: 'production' },
+  })
+  const url = `http://127.0.0.1:${port}`
+  await waitReady(url, child, logFile, name)
+  return { url, child }
+}
+
+const startNginx = async (ctx, name, cache) => {
+  const port = await freePort()
+  const args = proxyConfig({ dir: ctx.dir, name, port, upstreamPort: new URL(ctx.origin.url).port, cache })
+  const logFile = join(ctx.dir, `${name}.log`)
+  const child = startProcess({ cmd: 'nginx', args, cpu: PROXY_CPU, cwd: ctx.dir, logFile })
+  const url = `http://127.0.0.1:${port}`
+  await waitReady(url, child, logFile, name)
+  return { url, child }
+}
+
+/** Polls GET /small until it answers 200 (15 s), or fails with the tail of the log. */
+const waitReady = async (url, child, logFile, name) => {
+  let exited = null
+  child.exited.then((e) => { exited = e })
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    if (exited) break
+    const res = await request(`${url}/small`, { timeoutMs: 1000 }).catch(() => null)
+    if (res?.status === 200) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  let log = ''
+  try { log = execFileSync('tail', ['-n', '15', logFile], { encoding: 'utf8' }) } catch { /* no log */ }
+  await stopProcess(child, 200)
+  throw new Error(`${name} did not answer GET /small ${exited ? `(exited: ${exited.code ?? exited.signal})` : 'within 15 s'}\n${log.trim()}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+const parseOptions = () => {
+  const { values } = parseArgs({
+    // `pnpm bench -- --quick` may hand the script a literal '--'
+    args: process.argv.slice(2).filter((a) => a !== '--'),
+    options: {
+      duration: { type: 'string', default: '3s' },
+      rounds: { type: 'string', default: '2' },
+      only: { type: 'string' },
+      scenarios: { type: 'string' },
+      connections: { type: 'string', default: '50' },
+      warmup: { type: 'string', default: '1s' },
+      json: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help) { console.log(USAGE); process.exit(0) }
+  const list = (v) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : null)
+  const opts = {
+    durationS: values.quick ? 2 : seconds(values.duration, '--duration'),
+    rounds: values.quick ? 1 : positiveInt(values.rounds, '--rounds'),
+    connections: positiveInt(values.connections, '--connections'),
+    warmupS: values.warmup === '0' ? 0 : seconds(values.warmup, '--warmup'),
+    only: list(values.only),
+    scenarios: list(values.scenarios) ?? scenarios.filter((s) => s.default !== false).map((s) => s.name),
+    json: values.json,
+  }
+  if (opts.scenarios.includes('all')) opts.scenarios = scenarios.map((s) => s.name)
+  for (const name of opts.scenarios) if (!scenarios.some((s) => s.name === name)) fail(`unknown scenario '${name}'\n${USAGE}`)
+  for (const name of opts.only ?? []) if (!contenders.some((c) => c.name === name)) fail(`unknown contender '${name}'\n${USAGE}`)
+  // --only switchboard with --scenarios cache means the cache flavour of that contender
+  if (opts.only) for (const name of [...opts.only]) if (contenders.some((c) => c.name === `${name}-cache`)) opts.only.push(`${name}-cache`)
+  return opts
+}
+
+/** wrk takes whole seconds. */
+const seconds = (text, flag) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(text).trim())
+  if (!m) fail(`${flag} must look like 5s, 1500ms or 1m`)
+  const s = Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2] ?? 's']
+  return Math.max(1, Math.round(s))
+}
+
+const positiveInt = (text, flag) => {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1) fail(`${flag} must be a positive integer`)
+  return n
+}
+
+const fail = (message) => { console.error(message); process.exit(2) }
+
+/** Installs nginx, the echo module and wrk with apt-get when one is missing. */
+const ensureTools = () => {
+  const missing = ['nginx', 'wrk', 'taskset'].filter((cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0)
+  if (missing.length === 0 && existsSync(ECHO_MODULE)) return
+  console.error(`Installing nginx, libnginx-mod-http-echo and wrk (missing: ${[...missing, existsSync(ECHO_MODULE) ? null : 'echo module'].filter(Boolean).join(', ')})`)
+  const r = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y nginx libnginx-mod-http-echo wrk'], { stdio: 'inherit' })
+  if (r.status !== 0) fail('apt-get install failed; install nginx, libnginx-mod-http-echo and wrk (Debian) by hand')
+  // Debian starts the packaged nginx service on install; we never use it, and it must not run.
+  spawnSync('sh', ['-c', 'command -v systemctl >/dev/null && systemctl stop nginx; service nginx stop || true'], { stdio: 'ignore' })
+}
+
+const freePort = () => new Promise((resolvePort, reject) => {
+  const srv = net.createServer()
+  srv.unref()
+  srv.once('error', reject)
+  srv.listen(0, '127.0.0.1', () => {
+    const { port } = srv.address()
+    srv.close(() => resolvePort(port))
+  })
+})
+
+/** The origin's total request counter (nginx stub_status). */
+const originRequests = async (ctx) => {
+  const res = await request(ctx.origin.url + STATUS_PATH, { timeoutMs: 2000 }).catch(() => undefined)
+  const m = res && /\n\s*\d+\s+\d+\s+(\d+)/.exec(res.body.toString())
+  return m ? Number(m[1]) : Number.NaN
+}
+
+/** One HTTP/1.1 request on a fresh connection: { status, headers, body: Buffer }. */
+const request = (url, { method = 'GET', body, timeoutMs = 5000 } = {}) => new Promise((resolveRes, reject) => {
+  const req = http.request(url, { method, agent: false, timeout: timeoutMs, headers: body ? { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+    const chunks = []
+    res.on('data', (c) => chunks.push(c))
+    res.on('end', () => resolveRes({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))
+    res.on('error', reject)
+  })
+  req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)))
+  req.on('error', reject)
+  req.end(body)
+})
+
+const expectBody = (res, expected) => {
+  if (res.status !== 200) return `status ${res.status}`
+  const text = res.body.toString()
+  return text === expected ? null : `body of ${text.length} bytes differs from the expected ${expected.length}`
+}
+
+/** First line of a message, safe inside a Markdown table cell. */
+const cell = (text) => String(text).split('\n')[0].replaceAll('|', '\\|')
+
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return Number.NaN
+  const mid = v.length >> 1
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+}
+
+const fmt = (n, digits) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—')
+
+main().catch((err) => {
+  console.error(`\nbenchmark failed: ${err.stack ?? err}`)
+  killAll()
+  process.exit(1)
+})
