@@ -129,29 +129,46 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
   const pool = UpstreamPoolImpl.unwrap(options.pool)
   return new Promise<ForwardResult>((resolve, reject) => {
     const handler = new ForwardHandler(req, res, options, resolve, reject)
-    let body: Dispatcher.DispatchOptions['body'] = null
-    if (options.body !== undefined) body = options.body
-    else if (hasBody(req)) body = handler.upload()
-    pool.dispatch(
-      {
-        origin: options.pool.origin,
-        path: options.target ?? req.url ?? '/',
-        method: req.method ?? 'GET',
-        headers: upstreamHeaders(req.rawHeaders, {
-          clientIp: options.clientIp ?? req.socket.remoteAddress,
-          proto: options.proto ?? 'http',
-          host: req.headers.host,
-          via: options.via ?? DEFAULT_VIA,
-          overrides: lowerOverrides(options.headers),
-          bodyLength: options.body?.byteLength,
-        }),
-        body,
-        headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
-        bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      },
-      handler,
-    )
+    const send = (body: Dispatcher.DispatchOptions['body'], bodyLength: number | undefined): void => {
+      pool.dispatch(
+        {
+          origin: options.pool.origin,
+          path: options.target ?? req.url ?? '/',
+          method: req.method ?? 'GET',
+          headers: upstreamHeaders(req.rawHeaders, {
+            clientIp: options.clientIp ?? req.socket.remoteAddress,
+            proto: options.proto ?? 'http',
+            host: req.headers.host,
+            via: options.via ?? DEFAULT_VIA,
+            overrides: lowerOverrides(options.headers),
+            bodyLength,
+          }),
+          body,
+          headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+          bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        },
+        handler,
+      )
+    }
+    if (options.body !== undefined) return send(options.body, options.body.byteLength)
+    if (!hasBody(req)) return send(null, undefined)
+    const length = smallBodyLength(req)
+    // Like nginx's client_body_buffer_size: a small body with a declared length is read whole and
+    // sent as one buffer, which costs far less than a stream hop; large or chunked bodies stream.
+    if (length === undefined) return send(handler.upload(), undefined)
+    if (req.readableEnded) return send(Buffer.alloc(0), 0)
+    handler.readSmallBody((bytes) => send(bytes, bytes.byteLength))
   })
+}
+
+/** Bodies up to this size with a Content-Length are buffered before forwarding. */
+export const SMALL_BODY_BYTES = 64 * 1024
+
+function smallBodyLength(req: IncomingMessage): number | undefined {
+  const headers = req.headers
+  if (headers['transfer-encoding'] !== undefined) return undefined
+  const length = Number(headers['content-length'])
+  return length > 0 && length <= SMALL_BODY_BYTES ? length : undefined
 }
 
 /** Marks a client that went away; the reason passed to undici's abort. */
@@ -210,6 +227,44 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#req.pipe(upload)
     this.#upload = upload
     return upload
+  }
+
+  /**
+   * Reads a small declared-length body whole, then calls `send`. A client that goes away (or an
+   * aborted `signal`) first settles the forward as aborted, and nothing is sent upstream.
+   */
+  readSmallBody(send: (bytes: Buffer) => void): void {
+    const req = this.#req
+    const chunks: Buffer[] = []
+    let received = 0
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      received += chunk.length
+    }
+    const onEnd = (): void => {
+      done()
+      if (this.#gone || this.#settled) return this.#finish(true)
+      send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received))
+    }
+    const onGone = (): void => {
+      done()
+      if (!this.#settled) {
+        this.#res.destroy()
+        this.#finish(true)
+      }
+    }
+    const done = (): void => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onGone)
+      req.off('close', onGone)
+      this.#res.off('close', onGone)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onGone)
+    req.on('close', onGone)
+    this.#res.on('close', onGone)
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

@@ -11,6 +11,7 @@ export {
   DEFAULT_VIA,
   DEFAULT_RESPONSE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
+  SMALL_BODY_BYTES,
   type ForwardOptions,
   type ForwardResult,
 } from './forward.ts'

@@ -209,6 +209,46 @@ describe('streaming', () => {
   })
 })
 
+describe('small bodies (read whole, then sent as one buffer)', () => {
+  it('forwards a small declared-length body byte for byte, arriving in pieces', async () => {
+    const upstream = await httpServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => res.end(`${req.headers['content-length']}:${Buffer.concat(chunks).toString('hex')}`))
+    })
+    const proxy = await proxyServer(upstream.url)
+    const body = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 256))
+    const res = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${proxy.url}/small`, { method: 'POST', headers: { 'content-length': body.length } }, (r) => {
+        let text = ''
+        r.on('data', (c) => (text += c))
+        r.on('end', () => resolve(text))
+      })
+      req.on('error', reject)
+      req.write(body.subarray(0, 1000))
+      setTimeout(() => req.end(body.subarray(1000)), 50)
+    })
+    expect(res).toBe(`3000:${body.toString('hex')}`)
+  })
+
+  it('sends nothing upstream when the client leaves in the middle of a small body', async () => {
+    let upstreamRequests = 0
+    const upstream = await httpServer((_req, res) => {
+      upstreamRequests++
+      res.end('unexpected')
+    })
+    const proxy = await proxyServer(upstream.url)
+    const req = http.request(`${proxy.url}/cut`, { method: 'POST', headers: { 'content-length': 1000 } })
+    req.on('error', () => {})
+    req.write('only ten b')
+    await new Promise((r) => setTimeout(r, 50))
+    req.destroy()
+    const outcome = await proxy.next()
+    expect(outcome).toMatchObject({ aborted: true, status: 0 })
+    expect(upstreamRequests).toBe(0)
+  })
+})
+
 describe('bodiless responses and early answers', () => {
   it.each([
     ['HEAD', 200],
