@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ECHO_MODULE, JSON_BODY, MIB, SMALL_BODY, STATUS_PATH, originConfig, proxyConfig } from './lib/nginx.mjs'
 import {
-  cpuBusySeconds, killAll, processTree, resetPeakRss, startProcess, stopProcess, treeCpuSeconds, treePeakRssBytes,
+  cpuBusySeconds, killAll, processTree, resetPeakRss, runCommand, startProcess, stopProcess, treeCpuSeconds, treePeakRssBytes,
 } from './lib/proc.mjs'
 import { runWrk } from './lib/wrk.mjs'
 
@@ -61,6 +61,13 @@ const contenders = [
     start: (ctx) => startGateway(ctx, 'switchboard-cache', process.execPath, gatewayYaml(ctx, true)),
   },
   { name: 'nginx-cache', runtime: 'nginx', cacheOnly: true, start: (ctx) => startNginx(ctx, 'nginx-cache', true) },
+  // WebSocket section: a ws echo origin (load core), reached directly or through the gateway.
+  { name: 'ws-direct', runtime: 'ws → origin', cacheOnly: true, start: async (ctx) => ({ url: await wsOrigin(ctx) }) },
+  {
+    name: 'switchboard-ws', runtime: 'node', cacheOnly: true,
+    unavailable: gatewayMissing,
+    start: async (ctx) => startGateway(ctx, 'switchboard-ws', process.execPath, wsGatewayYaml(await wsOrigin(ctx))),
+  },
 ]
 
 const HTTP_CONTENDERS = contenders.filter((c) => !c.cacheOnly).map((c) => c.name)
@@ -98,7 +105,10 @@ const scenarios = [
     contenders: ['direct', 'switchboard-cache', 'nginx-cache'], showOriginRequests: true,
     verify: (res) => expectBody(res, JSON_BODY),
   },
-  // Hook: { name: 'websocket', title: 'WebSocket echo (messages/s)', path: '/ws', default: false, contenders: [...], run: wsRun, preflight: wsPreflight }
+  {
+    name: 'websocket', title: 'WebSocket echo, 64 B messages (round trips/s)', path: '/ws', default: false,
+    contenders: ['ws-direct', 'switchboard-ws'], run: wsRun, preflight: wsPreflight,
+  },
 ]
 
 /** Targets printed after the tables: numerator / denominator of req/s, per scenario. */
@@ -138,7 +148,7 @@ const main = async () => {
   }
 
   const selected = scenarios.filter((s) => opts.scenarios.includes(s.name))
-  const wanted = contenders.filter((c) => selected.some((s) => s.contenders.includes(c.name)) && (c.name === 'direct' || opts.only === null || opts.only.includes(c.name)))
+  const wanted = contenders.filter((c) => selected.some((s) => s.contenders.includes(c.name)) && (c.name === 'direct' || c.name === 'ws-direct' || opts.only === null || opts.only.includes(c.name)))
   const ctx = { dir, opts, origin: undefined }
 
   // Origin
@@ -206,6 +216,7 @@ const main = async () => {
   if (notes.length > headerNotes) console.log(`\n${notes.slice(headerNotes).map((n) => `Note: ${n}`).join('\n')}`)
 
   for (const c of running.values()) if (c.child) await stopProcess(c.child)
+  if (ctx.wsOriginChild) await stopProcess(ctx.wsOriginChild)
   await stopProcess(origin)
 
   if (opts.json) {
@@ -259,7 +270,7 @@ const summarise = (results) => {
   const out = {}
   for (const [scenario, byContender] of Object.entries(results)) {
     out[scenario] = {}
-    const direct = byContender.direct ?? []
+    const direct = byContender.direct ?? byContender['ws-direct'] ?? []
     for (const [name, runs] of Object.entries(byContender)) {
       const ratios = runs.map((m, i) => (direct[i] ? m.rps / direct[i].rps : Number.NaN)).filter(Number.isFinite)
       out[scenario][name] = {
@@ -397,6 +408,47 @@ ${cache ? `  - name: cached
     upstream: backend
 `
 
+function wsGatewayYaml(origin) {
+  return `server: { host: 127.0.0.1, port: __PORT__ }
+upstreams:
+  ws:
+    balancer: round-robin
+    targets: [ { url: ${origin} } ]
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: ws
+`
+}
+
+/** Starts the ws echo origin once (pinned with the load generator) and returns its URL. */
+function wsOrigin(ctx) {
+  ctx.wsOrigin ??= (async () => {
+    const port = await freePort()
+    const logFile = join(ctx.dir, 'ws-echo.log')
+    const child = startProcess({ cmd: process.execPath, args: [join(HERE, 'contenders/ws-echo.mjs')], cpu: LOAD_CPU, cwd: HERE, logFile, env: { PORT: String(port) } })
+    ctx.wsOriginChild = child
+    const url = `http://127.0.0.1:${port}`
+    await waitReady(url, child, logFile, 'ws-echo')
+    return url
+  })()
+  return ctx.wsOrigin
+}
+
+/** Round trips through `url` (http:// base; the socket goes to /ws) from a load process on the load core. */
+async function wsRun(_ctx, { url, durationS, connections }) {
+  const ws = `${url.replace(/^http/, 'ws')}/ws`
+  const { code, stdout, stderr } = await runCommand(process.execPath, [join(HERE, 'lib/ws-load.mjs'), ws, String(durationS), String(Math.min(connections, 10))], { cpu: LOAD_CPU })
+  if (code !== 0) throw new Error(`ws-load failed: ${stderr.trim().split('\n').pop()}`)
+  return JSON.parse(stdout.trim().split('\n').pop())
+}
+
+async function wsPreflight(url) {
+  const { code, stdout, stderr } = await runCommand(process.execPath, [join(HERE, 'lib/ws-load.mjs'), `${url.replace(/^http/, 'ws')}/ws`, '0.2', '1'])
+  if (code !== 0) return `no WebSocket echo: ${stderr.trim().split('\n').pop()}`
+  return JSON.parse(stdout.trim().split('\n').pop()).requests > 0 ? null : 'no echo received'
+}
+
 const startGateway = async (ctx, name, runtime, yamlTemplate) => {
   const port = await freePort()
   const config = join(ctx.dir, `${name}.yaml`)
@@ -481,8 +533,13 @@ const parseOptions = () => {
   if (opts.scenarios.includes('all')) opts.scenarios = scenarios.map((s) => s.name)
   for (const name of opts.scenarios) if (!scenarios.some((s) => s.name === name)) fail(`unknown scenario '${name}'\n${USAGE}`)
   for (const name of opts.only ?? []) if (!contenders.some((c) => c.name === name)) fail(`unknown contender '${name}'\n${USAGE}`)
-  // --only switchboard with --scenarios cache means the cache flavour of that contender
-  if (opts.only) for (const name of [...opts.only]) if (contenders.some((c) => c.name === `${name}-cache`)) opts.only.push(`${name}-cache`)
+  // --only switchboard with --scenarios cache/websocket means that contender's flavour for the section
+  if (opts.only) {
+    for (const name of [...opts.only]) {
+      for (const flavour of [`${name}-cache`, `${name}-ws`]) if (contenders.some((c) => c.name === flavour)) opts.only.push(flavour)
+    }
+    if (opts.only.includes('direct')) opts.only.push('ws-direct')
+  }
   return opts
 }
 

@@ -71,6 +71,15 @@ await check('cache', async () => {
   assert(typeof freshnessLifetime === 'function', 'policy export')
 })
 
+await check('discovery', async () => {
+  const { createDiscovery, importLegacyConfig, isLegacyConfig, payloadHash } = await import('@switchboard/discovery')
+  const legacy = { 'http://127.0.0.1:3000': { cache_timeout: 60, endpoints: { '/a': { payload: [{ x: 1 }] } } } }
+  assert(isLegacyConfig(legacy), 'legacy detection')
+  assert(importLegacyConfig(legacy).discovery.endpoints[0] === 'http://127.0.0.1:3000', 'legacy import')
+  assert((await payloadHash(new TextEncoder().encode('{"b":1,"a":2}'))) === (await payloadHash(new TextEncoder().encode('{"a":2,"b":1}'))), 'order-insensitive hash')
+  assert(typeof createDiscovery === 'function', 'createDiscovery export')
+})
+
 await check('websocket-tunnel', async () => {
   const ws = await import('@switchboard/websocket-tunnel')
   assert(typeof ws.tunnelUpgrade === 'function' && typeof ws.isWebSocketUpgrade === 'function', 'exports')
