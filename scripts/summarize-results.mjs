@@ -45,6 +45,19 @@ for (const rt of runtimes) {
   }
   for (const line of text.split('\n')) if (line.startsWith('smoke FAILED: ')) problems.push(`${rt}: ${line}`)
 }
+// Static checks: one result for the typecheck, one per package for publint.
+for (const [name, perPackage] of [['typecheck', null], ['lint', /All good!/g]]) {
+  const exitFile = join(dir, `${name}.exit`)
+  if (!existsSync(exitFile)) continue
+  const ok = readFileSync(exitFile, 'utf8').trim() === '0'
+  const log = readFileSync(join(dir, `${name}.log`), 'utf8')
+  const count = perPackage ? (log.match(perPackage)?.length ?? 0) : 1
+  if (ok) passed += Math.max(count, 1)
+  else {
+    failed++
+    problems.push(`${name} failed — see ${join(dir, `${name}.log`)}`)
+  }
+}
 if (existsSync(join(dir, 'smoke-prepare.failed'))) {
   failed++
   problems.push('packing the built packages for the smoke test failed')

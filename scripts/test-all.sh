@@ -26,6 +26,13 @@ run_smoke() {
   echo "::endgroup::"
 }
 
+# Static checks: TypeScript over every package, publint over every packed package.
+echo "::group:: typecheck and publint"
+npx -y pnpm@10.34.8 run -s typecheck > "$OUT/typecheck.log" 2>&1; echo $? > "$OUT/typecheck.exit"
+npx -y pnpm@10.34.8 run -s lint > "$OUT/lint.log" 2>&1; echo $? > "$OUT/lint.exit"
+tail -n 3 "$OUT/typecheck.log" "$OUT/lint.log"
+echo "::endgroup::"
+
 # Pack the built packages once (publishConfig applied), shared by every runtime's smoke run.
 node scripts/smoke-prepare.mjs "$OUT/smoke" || echo "smoke-prepare failed" > "$OUT/smoke-prepare.failed"
 
