@@ -20,6 +20,7 @@ export {
   type TimeoutPhase,
 } from './errors.ts'
 export { parseDuration, parseSize } from './units.ts'
+export { canonicalJson, MAX_CANONICAL_DEPTH } from './json.ts'
 export type { Endpoint, EndpointStats, HeaderRecord, RequestInfo, Balancer } from './types.ts'
 export {
   encodeText,

@@ -73,3 +73,21 @@ describe('GatewayError', () => {
     expect(err.path).toBe('upstreams.api.targets[0].url')
   })
 })
+
+describe('canonicalJson', () => {
+  it('is the same text for equal JSON whatever the key order, and different for different values', async () => {
+    const { canonicalJson } = await import('../src/index.ts')
+    expect(canonicalJson({ b: [2, 1], a: { y: null, x: 'é' } })).toBe('{"a":{"x":"é","y":null},"b":[2,1]}')
+    expect(canonicalJson(JSON.parse('{"path":"d:/b","name":"n"}'))).toBe(canonicalJson({ name: 'n', path: 'd:/b' }))
+    expect(canonicalJson({ a: 1 })).not.toBe(canonicalJson({ a: '1' }))
+    expect(canonicalJson([1, 2])).not.toBe(canonicalJson([2, 1]))
+  })
+
+  it('refuses what is not plain JSON or nests too deep', async () => {
+    const { canonicalJson } = await import('../src/index.ts')
+    expect(canonicalJson(new Date(0))).toBeUndefined()
+    expect(canonicalJson({ a: Number.NaN })).toBeUndefined()
+    expect(canonicalJson([[[1]]], 2)).toBeUndefined()
+    expect(canonicalJson([[[1]]], 3)).toBe('[[[1]]]')
+  })
+})

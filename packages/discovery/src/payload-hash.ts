@@ -1,5 +1,6 @@
-/** Deepest JSON nesting that is canonicalised; deeper bodies are hashed as raw bytes. @example MAX_CANONICAL_DEPTH // 64 */
-export const MAX_CANONICAL_DEPTH: number = 64
+import { canonicalJson, MAX_CANONICAL_DEPTH } from '@switchboard/core'
+
+export { canonicalJson, MAX_CANONICAL_DEPTH }
 
 const encoder = new TextEncoder()
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -18,47 +19,6 @@ export async function payloadHash(body: Uint8Array | undefined): Promise<string>
   return toHex(new Uint8Array(digest))
 }
 
-/**
- * Canonical JSON text of `value` (object keys sorted by UTF-16 code units, `undefined` members
- * dropped), or `undefined` when it is not plain JSON or nests deeper than `maxDepth`.
- * @example canonicalJson({ b: [2, 1], a: null }) // '{"a":null,"b":[2,1]}'
- */
-export function canonicalJson(value: unknown, maxDepth: number = MAX_CANONICAL_DEPTH): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value)
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : undefined
-    case 'object': {
-      if (value === null) return 'null'
-      if (maxDepth <= 0) return undefined
-      if (Array.isArray(value)) {
-        const items: string[] = []
-        for (const item of value) {
-          const text = canonicalJson(item, maxDepth - 1)
-          if (text === undefined) return undefined
-          items.push(text)
-        }
-        return `[${items.join(',')}]`
-      }
-      const proto = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== null) return undefined
-      const members: string[] = []
-      for (const key of Object.keys(value).sort()) {
-        const member = (value as Record<string, unknown>)[key]
-        if (member === undefined) continue
-        const text = canonicalJson(member, maxDepth - 1)
-        if (text === undefined) return undefined
-        members.push(`${JSON.stringify(key)}:${text}`)
-      }
-      return `{${members.join(',')}}`
-    }
-    default:
-      return undefined
-  }
-}
 
 /** The bytes that get hashed: canonical JSON when the body is JSON, else the body itself. */
 function canonicalBytes(body: Uint8Array): Uint8Array {

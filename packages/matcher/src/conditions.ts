@@ -84,49 +84,6 @@ export function statelessRegExp(re: RegExp): RegExp {
   return re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re
 }
 
-/**
- * Canonical text of a JSON value: object keys sorted, `undefined` members dropped (as JSON does).
- * `undefined` when the value is not plain JSON or nests deeper than `maxDepth`, so it equals no payload.
- */
-export function canonicalJson(value: unknown, maxDepth: number): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value)
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : undefined
-    case 'object': {
-      if (value === null) return 'null'
-      if (maxDepth <= 0) return undefined
-      if (Array.isArray(value)) {
-        let out = '['
-        for (let i = 0; i < value.length; i++) {
-          const item = canonicalJson(value[i], maxDepth - 1)
-          if (item === undefined) return undefined
-          out += (i === 0 ? '' : ',') + item
-        }
-        return out + ']'
-      }
-      const proto = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== null) return undefined
-      const keys = Object.keys(value).sort()
-      let out = '{'
-      let first = true
-      for (const key of keys) {
-        const member = (value as Record<string, unknown>)[key]
-        if (member === undefined) continue
-        const item = canonicalJson(member, maxDepth - 1)
-        if (item === undefined) return undefined
-        out += (first ? '' : ',') + JSON.stringify(key) + ':' + item
-        first = false
-      }
-      return out + '}'
-    }
-    default:
-      return undefined
-  }
-}
 
 /** Nesting depth of a JSON value: 0 for a scalar. */
 export function jsonDepth(value: unknown): number {

@@ -1,5 +1,5 @@
+import { canonicalJson } from '@switchboard/core'
 import {
-  canonicalJson,
   compileHost,
   compileValueConditions,
   hostMatches,
