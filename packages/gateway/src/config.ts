@@ -122,6 +122,18 @@ export interface RouteConfig {
   requestHeaders: HeaderEditConfig | undefined
   responseHeaders: HeaderEditConfig | undefined
   cache: RouteCacheConfig | undefined
+  /** WebSocket limits; any of them switches the tunnel from socket-level to frame-aware relay. */
+  websocket: RouteWebSocketConfig | undefined
+}
+
+/** `routes[].websocket`. */
+export interface RouteWebSocketConfig {
+  /** A bigger message closes both sides with 1009. */
+  maxMessageBytes: number | undefined
+  /** No message either way for this long closes both sides with 1001. */
+  idleTimeoutMs: number | undefined
+  /** Ping both sides this often; a side that missed the last ping is dropped. */
+  pingIntervalMs: number | undefined
 }
 
 /** `store:`: where state lives. */
@@ -376,7 +388,7 @@ function parseUpstream(v: Validator, name: string, raw: unknown): UpstreamConfig
 
 function parseRoute(v: Validator, at: string, raw: unknown, upstreams: Record<string, UpstreamConfig>): RouteConfig {
   const r = v.object(raw, at)
-  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache'])
+  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket'])
   const name = v.string(r.name, `${at}.name`)
   const m = v.object(r.match, `${at}.match`)
   v.keys(m, `${at}.match`, ['path', 'pathRegex', 'methods', 'method', 'host', 'headers', 'query', 'payload'])
@@ -437,6 +449,16 @@ function parseRoute(v: Validator, at: string, raw: unknown, upstreams: Record<st
       maxObjectBytes: v.size(c.maxObjectSize, `${at}.cache.maxObjectSize`, 1024 * 1024, 1),
     }
   }
+  let websocket: RouteWebSocketConfig | undefined
+  if (r.websocket !== undefined) {
+    const w = v.object(r.websocket, `${at}.websocket`)
+    v.keys(w, `${at}.websocket`, ['maxMessageSize', 'idleTimeout', 'pingInterval'])
+    websocket = {
+      maxMessageBytes: w.maxMessageSize === undefined ? undefined : v.size(w.maxMessageSize, `${at}.websocket.maxMessageSize`, 0, 1),
+      idleTimeoutMs: w.idleTimeout === undefined ? undefined : v.duration(w.idleTimeout, `${at}.websocket.idleTimeout`, 0, 1),
+      pingIntervalMs: w.pingInterval === undefined ? undefined : v.duration(w.pingInterval, `${at}.websocket.pingInterval`, 0, 1),
+    }
+  }
   return {
     name,
     match,
@@ -446,6 +468,7 @@ function parseRoute(v: Validator, at: string, raw: unknown, upstreams: Record<st
     requestHeaders: r.requestHeaders === undefined ? undefined : v.headerEdit(r.requestHeaders, `${at}.requestHeaders`),
     responseHeaders: r.responseHeaders === undefined ? undefined : v.headerEdit(r.responseHeaders, `${at}.responseHeaders`),
     cache,
+    websocket,
   }
 }
 

@@ -386,8 +386,16 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       connectTimeoutMs: rt.upstream.config.timeouts.connectMs,
       handshakeTimeoutMs: rt.upstream.config.timeouts.responseMs,
       headers: rt.config.requestHeaders ? requestHeaderEdits(rt.config) : undefined,
+      maxMessageBytes: rt.config.websocket?.maxMessageBytes,
+      idleTimeoutMs: rt.config.websocket?.idleTimeoutMs,
+      pingIntervalMs: rt.config.websocket?.pingIntervalMs,
     }).then(
-      () => ep.end(started, true),
+      (result) => {
+        // An upstream refusal (403) is an answer; only a failed connect or handshake counts against it.
+        const ok = result.outcome !== 'failed'
+        ep.end(started, ok)
+        rt.upstream.checker.observe(ep, { ok, status: result.status })
+      },
       (err: unknown) => {
         ep.end(started, false)
         logger('warn', 'websocket tunnel failed', { route: rt.config.name, error: String(err) })

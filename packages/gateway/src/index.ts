@@ -12,6 +12,7 @@ export {
   type RouteConfig,
   type RouteMatchConfig,
   type RouteCacheConfig,
+  type RouteWebSocketConfig,
   type HeaderEditConfig,
   type StoreConfig,
   type AdminConfig,

@@ -1,0 +1,98 @@
+// WebSocket routes through the gateway: balancing, refusals, and the frame-aware limits of `websocket:`.
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import { startGateway, startUpstream, type TestGateway } from './helpers.ts'
+
+const cleanup: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()!()
+})
+
+async function echoUpstream(name: string): Promise<string> {
+  const up = await startUpstream((_req, res) => res.end())
+  const wss = new WebSocketServer({ server: up.server })
+  wss.on('connection', (ws) => {
+    ws.send(`hello from ${name}`)
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
+  })
+  cleanup.push(() => up.close(), async () => wss.close())
+  return up.url
+}
+
+async function gateway(raw: Record<string, unknown>): Promise<TestGateway> {
+  const gw = await startGateway(raw)
+  cleanup.push(() => gw.close())
+  return gw
+}
+
+function connect(url: string): Promise<{ ws: WebSocket; first: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    ws.once('message', (data) => resolve({ ws, first: data.toString() }))
+    ws.once('error', reject)
+  })
+}
+
+function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+}
+
+describe('gateway: WebSocket routes', () => {
+  it('balances WebSocket connections over the route upstream like HTTP', async () => {
+    const a = await echoUpstream('a')
+    const b = await echoUpstream('b')
+    const gw = await gateway({
+      upstreams: { ws: { balancer: 'round-robin', targets: [a, b] } },
+      routes: [{ name: 'ws', match: { path: '/ws/*' }, upstream: 'ws' }],
+    })
+    const seen: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const { ws, first } = await connect(`ws://127.0.0.1:${gw.port}/ws/room`)
+      seen.push(first)
+      ws.close()
+      await closed(ws)
+    }
+    expect(seen.sort()).toEqual(['hello from a', 'hello from a', 'hello from b', 'hello from b'])
+    const stats = gw.gateway.upstreamStats().ws
+    expect(stats.map((s) => s.totalRequests)).toEqual([2, 2])
+  })
+
+  it('answers 404 JSON to an upgrade no route claims', async () => {
+    const a = await echoUpstream('a')
+    const gw = await gateway({
+      upstreams: { ws: { targets: [a] } },
+      routes: [{ name: 'ws', match: { path: '/ws/*' }, upstream: 'ws' }],
+    })
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/elsewhere`)
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on('error', () => {})
+    })
+    expect(status).toBe(404)
+  })
+
+  it('enforces websocket.maxMessageSize with close code 1009', async () => {
+    const a = await echoUpstream('a')
+    const gw = await gateway({
+      upstreams: { ws: { targets: [a] } },
+      routes: [{ name: 'ws', match: { path: '/*' }, upstream: 'ws', websocket: { maxMessageSize: '1kb' } }],
+    })
+    const { ws } = await connect(`ws://127.0.0.1:${gw.port}/`)
+    const echo = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())))
+    ws.send('x'.repeat(1000))
+    expect((await echo).length).toBe(1000)
+    const done = closed(ws)
+    ws.send('x'.repeat(2048))
+    expect((await done).code).toBe(1009)
+  })
+
+  it('closes an idle tunnel after websocket.idleTimeout with 1001', async () => {
+    const a = await echoUpstream('a')
+    const gw = await gateway({
+      upstreams: { ws: { targets: [a] } },
+      routes: [{ name: 'ws', match: { path: '/*' }, upstream: 'ws', websocket: { idleTimeout: '300ms' } }],
+    })
+    const { ws } = await connect(`ws://127.0.0.1:${gw.port}/`)
+    expect((await closed(ws)).code).toBe(1001)
+  })
+})
