@@ -22,6 +22,7 @@ const ROOT = resolve(HERE, '..')
 // SB_GATEWAY_CLI points at another build of the gateway CLI (e.g. a release) to compare.
 const GATEWAY_CLI = process.env.SB_GATEWAY_CLI ? resolve(process.env.SB_GATEWAY_CLI) : join(ROOT, 'apps/gateway/dist/cli.js')
 const BUN = [join(ROOT, 'node_modules/bun/bin/bun.exe'), join(ROOT, 'node_modules/.bin/bun')].find((p) => existsSync(p))
+const DENO = [join(ROOT, 'node_modules/deno/deno'), join(ROOT, 'node_modules/.bin/deno')].find((p) => existsSync(p))
 const LOAD_CPU = 0 // wrk + origin
 const PROXY_CPU = 1 // the contender under test
 const NOISY_PCT = 10 // flag a row when other jobs took this much of the proxy's core
@@ -45,12 +46,27 @@ const contenders = [
     unavailable: () => gatewayMissing() ?? (BUN ? null : 'bun not installed (node_modules/.bin/bun)'),
     start: (ctx) => startGateway(ctx, 'switchboard-bun', BUN, gatewayYaml(ctx, false)),
   },
+  {
+    name: 'switchboard-deno', runtime: 'deno',
+    unavailable: () => gatewayMissing() ?? (DENO ? null : 'deno not installed (node_modules/.bin/deno)'),
+    start: (ctx) => startGateway(ctx, 'switchboard-deno', DENO, gatewayYaml(ctx, false), ['run', '-A']),
+  },
   { name: 'nginx', runtime: 'nginx', start: (ctx) => startNginx(ctx, 'nginx', false) },
   { name: 'fastify', runtime: 'node', start: (ctx) => startScript(ctx, 'fastify', process.execPath, 'contenders/fastify.mjs') },
   {
     name: 'fastify-bun', runtime: 'bun',
     unavailable: () => (BUN ? null : 'bun not installed'),
     start: (ctx) => startScript(ctx, 'fastify-bun', BUN, 'contenders/fastify.mjs'),
+  },
+  {
+    name: 'native-bun', runtime: 'bun',
+    unavailable: () => (BUN ? null : 'bun not installed'),
+    start: (ctx) => startScript(ctx, 'native-bun', BUN, 'contenders/native.mjs'),
+  },
+  {
+    name: 'native-deno', runtime: 'deno',
+    unavailable: () => (DENO ? null : 'deno not installed'),
+    start: (ctx) => startScript(ctx, 'native-deno', DENO, 'contenders/native.mjs', ['run', '-A']),
   },
   { name: 'http-proxy', runtime: 'node', start: (ctx) => startScript(ctx, 'http-proxy', process.execPath, 'contenders/http-proxy.mjs') },
   { name: 'bare', runtime: 'node', start: (ctx) => startScript(ctx, 'bare', process.execPath, 'contenders/bare.mjs') },
@@ -449,22 +465,22 @@ async function wsPreflight(url) {
   return JSON.parse(stdout.trim().split('\n').pop()).requests > 0 ? null : 'no echo received'
 }
 
-const startGateway = async (ctx, name, runtime, yamlTemplate) => {
+const startGateway = async (ctx, name, runtime, yamlTemplate, runtimeArgs = []) => {
   const port = await freePort()
   const config = join(ctx.dir, `${name}.yaml`)
   writeFileSync(config, yamlTemplate.replace('__PORT__', String(port)))
   const logFile = join(ctx.dir, `${name}.log`)
-  const child = startProcess({ cmd: runtime, args: [GATEWAY_CLI, '--config', config], cpu: PROXY_CPU, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
+  const child = startProcess({ cmd: runtime, args: [...runtimeArgs, GATEWAY_CLI, '--config', config], cpu: PROXY_CPU, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
   const url = `http://127.0.0.1:${port}`
   await waitReady(url, child, logFile, name)
   return { url, child }
 }
 
-const startScript = async (ctx, name, runtime, script) => {
+const startScript = async (ctx, name, runtime, script, runtimeArgs = []) => {
   const port = await freePort()
   const logFile = join(ctx.dir, `${name}.log`)
   const child = startProcess({
-    cmd: runtime, args: [join(HERE, script)], cpu: PROXY_CPU, cwd: HERE, logFile,
+    cmd: runtime, args: [...runtimeArgs, join(HERE, script)], cpu: PROXY_CPU, cwd: HERE, logFile,
     env: { PORT: String(port), UPSTREAM: ctx.origin.url, NODE_ENV: 'production' },
   })
   const url = `http://127.0.0.1:${port}`
