@@ -104,6 +104,8 @@ export interface RouteCacheConfig {
   ttlMs: number | undefined
   /** Bodies above this stream through uncached. @default 1 MiB */
   maxObjectBytes: number
+  /** Request headers added to the cache key (a tenant header, say). @default [] */
+  keyHeaders: string[]
 }
 
 /** Header edits. */
@@ -440,13 +442,17 @@ function parseRoute(v: Validator, at: string, raw: unknown, upstreams: Record<st
     if (w.addPrefix !== undefined) rewrite.addPrefix = v.pathPrefix(w.addPrefix, `${at}.rewrite.addPrefix`)
   }
   let cache: RouteCacheConfig | undefined
-  if (r.cache === true) cache = { ttlMs: undefined, maxObjectBytes: 1024 * 1024 }
+  if (r.cache === true) cache = { ttlMs: undefined, maxObjectBytes: 1024 * 1024, keyHeaders: [] }
   else if (r.cache !== undefined && r.cache !== false) {
     const c = v.object(r.cache, `${at}.cache`)
-    v.keys(c, `${at}.cache`, ['ttl', 'maxObjectSize'])
+    v.keys(c, `${at}.cache`, ['ttl', 'maxObjectSize', 'keyHeaders'])
     cache = {
       ttlMs: c.ttl === undefined ? undefined : v.duration(c.ttl, `${at}.cache.ttl`, 0, 1),
       maxObjectBytes: v.size(c.maxObjectSize, `${at}.cache.maxObjectSize`, 1024 * 1024, 1),
+      keyHeaders:
+        c.keyHeaders === undefined
+          ? []
+          : v.list(c.keyHeaders, `${at}.cache.keyHeaders`).map((h, i) => v.string(h, `${at}.cache.keyHeaders[${i}]`).toLowerCase()),
     }
   }
   let websocket: RouteWebSocketConfig | undefined

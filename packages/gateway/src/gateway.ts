@@ -105,6 +105,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         store,
         ttlMs: route.cache.ttlMs,
         maxObjectBytes: route.cache.maxObjectBytes,
+        keyHeaders: route.cache.keyHeaders,
         namespace: `cache:${route.name}:`,
       })
       caches.push(cache)

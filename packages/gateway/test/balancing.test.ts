@@ -1,5 +1,6 @@
 // Balancing and health through the gateway, with real upstreams that slow down, fail and recover.
 import { afterEach, describe, expect, it } from 'vitest'
+import { registerBalancer } from '@switchboard/balancer'
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from './helpers.ts'
 
 const cleanup: Array<() => Promise<unknown>> = []
@@ -145,5 +146,21 @@ describe('gateway: affinity', () => {
     expect(cookie).not.toContain('127.0.0.1')
     const counts = await spread(`${gw.url}/x`, 10, 1, { headers: { cookie: cookie.split(';')[0] } })
     expect(counts).toEqual({ [owner]: 10 })
+  })
+})
+
+describe('gateway: a contributed balancer', () => {
+  it('is registered in code and chosen by name in config, with its options', async () => {
+    registerBalancer(
+      'nth-only',
+      (options) => {
+        const n = Number(options.n ?? 0)
+        return { name: 'nth-only', pick: (candidates) => candidates[Math.min(n, candidates.length - 1)] }
+      },
+      { replace: true },
+    )
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => named(n)))
+    const gw = await gateway({ balancer: { strategy: 'nth-only', options: { n: 2 } }, targets: ups.map((u) => u.url) })
+    expect(await spread(`${gw.url}/x`, 9, 3)).toEqual({ c: 9 })
   })
 })

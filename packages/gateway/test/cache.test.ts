@@ -76,6 +76,17 @@ describe('gateway: route cache', () => {
     expect(await (await fetch(`${gw.url}/p`)).text()).toBe('plain 3')
   })
 
+  it('keeps tenants apart with cache.keyHeaders', async () => {
+    const up = await upstream(cacheable())
+    const gw = await gateway(simpleConfig([up.url], { route: { cache: { ttl: '1m', keyHeaders: ['X-Tenant'] } } }))
+    const a1 = await get(`${gw.url}/t`, { 'x-tenant': 'a' })
+    const b1 = await get(`${gw.url}/t`, { 'x-tenant': 'b' })
+    const a2 = await get(`${gw.url}/t`, { 'x-tenant': 'a' })
+    expect(b1.body).not.toBe(a1.body)
+    expect([a2.body, a2.headers['x-cache']]).toEqual([a1.body, 'HIT'])
+    expect(up.requests).toHaveLength(2)
+  })
+
   it('answers a conditional request with 304 from the cache', async () => {
     const up = await upstream(cacheable())
     const gw = await gateway(simpleConfig([up.url], { route: { cache: true } }))

@@ -63,7 +63,7 @@ describe('config: the public contract', () => {
     expect(c.upstreams.a.targets[0].url).toBe('http://127.0.0.1:1/base')
     expect(c.upstreams.a.healthCheck).toMatchObject({ path: '/healthz', method: 'HEAD', intervalMs: 5000, unhealthyThreshold: 2, expectStatus: [200, '3xx'] })
     expect(c.routes[0].match.methods).toEqual(['GET', 'POST'])
-    expect(c.routes[0].cache).toEqual({ ttlMs: 60_000, maxObjectBytes: 1024 * 1024 })
+    expect(c.routes[0].cache).toEqual({ ttlMs: 60_000, maxObjectBytes: 1024 * 1024, keyHeaders: [] })
   })
 })
 
