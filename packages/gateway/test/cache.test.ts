@@ -167,4 +167,22 @@ describe('gateway: cache shared by two instances through Redis', () => {
     expect(hit.body).toBe(first.body)
     expect(up.requests).toHaveLength(1)
   })
+
+  it('keeps serving, uncached, when its Redis goes away (failMode open)', async () => {
+    const own = await startRedis()
+    let stopped = false
+    cleanup.push(async () => {
+      if (!stopped) await own.stop()
+    })
+    const up = await upstream(cacheable())
+    const store = await redisStore({ url: own.url, failMode: 'open' })
+    cleanup.push(() => store.close())
+    const gw = await gateway(simpleConfig([up.url], { route: { cache: true } }), { store })
+    expect((await get(`${gw.url}/r`)).status).toBe(200)
+    await own.stop()
+    stopped = true
+    const results = await Promise.all([1, 2, 3].map(() => get(`${gw.url}/r2`)))
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200])
+    expect(up.requests.length).toBeGreaterThanOrEqual(3)
+  })
 })
