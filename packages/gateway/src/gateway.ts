@@ -251,14 +251,20 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     }
   }
 
-  function runLayers(ex: NodeExchange, rt: RouteRuntime, i: number): Promise<void> {
+  /** Runs the route's layers from `i`, then `final` (proxy-pass for HTTP, the tunnel for upgrades). */
+  function runLayers(
+    ex: NodeExchange,
+    rt: RouteRuntime,
+    i: number,
+    final: (ex: NodeExchange, rt: RouteRuntime) => Promise<void>,
+  ): Promise<void> {
     if (ex.responded) return Promise.resolve()
-    if (i === rt.layers.length) return proxyStep(ex, rt)
+    if (i === rt.layers.length) return final(ex, rt)
     let called = false
     return rt.layers[i](ex, () => {
       if (called) return Promise.reject(new Error(`next() called twice in ${rt.layers[i].name || 'a layer'}`))
       called = true
-      return runLayers(ex, rt, i + 1)
+      return runLayers(ex, rt, i + 1, final)
     })
   }
 
@@ -311,7 +317,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       const rewrite = rt.config.rewrite
       if (rewrite) ex.upstreamTarget = rewriteTarget(target, rewrite)
       if (rt.layers.length === 0) await proxyStep(ex, rt)
-      else await runLayers(ex, rt, 0)
+      else await runLayers(ex, rt, 0, proxyStep)
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {
         if (!isGatewayError(err)) logger('error', 'request failed', { error: String((err as Error)?.stack ?? err) })
@@ -351,57 +357,72 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       void handle(req, res, false)
       return
     }
+    // The same routes, layers (policies) and balancer as HTTP. Until the tunnel takes the socket
+    // over, a layer answers through an ordinary response on it (a 401, say), then the socket closes.
+    const res = new ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket as Socket)
+    let tunnelled = false
+    res.once('finish', () => {
+      if (tunnelled) return
+      res.detachSocket(socket as Socket)
+      socket.end()
+    })
     const fail = (err: GatewayError): void => {
-      const text = err.toBody()
-      socket.end(
-        `HTTP/1.1 ${err.status} ${err.message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
-      )
+      if (!res.headersSent) sendError(res, err)
+      else socket.destroy()
     }
     if (closing) return fail(new ServiceUnavailableError())
     const raw = req.url ?? '/'
     const target = raw.charCodeAt(0) === 47 ? raw : absoluteFormPath(raw)
     if (target === undefined) return fail(new BadRequestError())
     const q = target.indexOf('?')
-    const normalized = normalizePath(q === -1 ? target : target.slice(0, q))
+    const path = q === -1 ? target : target.slice(0, q)
+    const query = q === -1 ? '' : target.slice(q)
+    const normalized = normalizePath(path)
     if (normalized === undefined) return fail(new BadRequestError())
-    const match = matcher.match({
-      method: req.method ?? 'GET',
-      path: normalized,
-      query: q === -1 ? '' : target.slice(q),
-      host: req.headers.host,
-      headers: req.headers,
-    })
+    const match = matcher.match({ method: req.method ?? 'GET', path: normalized, query, host: req.headers.host, headers: req.headers })
     if (!match) return fail(new NoRouteError())
     const rt = match.route.data
-    const info = { method: req.method ?? 'GET', target, headers: req.headers, clientIp: req.socket.remoteAddress ?? '' }
-    const ep = rt.upstream.balancer.pick(rt.upstream.candidates(), info) as EndpointState | undefined
-    if (!ep) return fail(new NoHealthyUpstreamError())
-    const upstreamTarget = rt.config.rewrite ? rewriteTarget(target, rt.config.rewrite) : target
-    const started = ep.begin()
-    tunnels.add(socket)
-    socket.once('close', () => tunnels.delete(socket))
-    tunnelUpgrade(req, socket, head, {
-      target: ep.url,
-      path: basePathOf(ep.url) + upstreamTarget,
-      clientIp: info.clientIp,
-      connectTimeoutMs: rt.upstream.config.timeouts.connectMs,
-      handshakeTimeoutMs: rt.upstream.config.timeouts.responseMs,
-      headers: rt.config.requestHeaders ? requestHeaderEdits(rt.config) : undefined,
-      maxMessageBytes: rt.config.websocket?.maxMessageBytes,
-      idleTimeoutMs: rt.config.websocket?.idleTimeoutMs,
-      pingIntervalMs: rt.config.websocket?.pingIntervalMs,
-    }).then(
-      (result) => {
+    const ex = new NodeExchange(req, res, host, target, path, query, req.socket.remoteAddress ?? '', false)
+    ex.route = { name: rt.config.name, params: match.params }
+    ex.state.set(ROUTE_KEY, rt)
+    if (rt.config.rewrite) ex.upstreamTarget = rewriteTarget(target, rt.config.rewrite)
+
+    const tunnelStep = async (ex: NodeExchange, rt: RouteRuntime): Promise<void> => {
+      const ep = rt.upstream.balancer.pick(rt.upstream.candidates(), ex) as EndpointState | undefined
+      if (!ep) throw new NoHealthyUpstreamError({ details: { upstream: rt.upstream.name } })
+      tunnelled = true
+      res.detachSocket(socket as Socket)
+      tunnels.add(socket)
+      socket.once('close', () => tunnels.delete(socket))
+      const started = ep.begin()
+      try {
+        const result = await tunnelUpgrade(req, socket, head, {
+          target: ep.url,
+          path: basePathOf(ep.url) + ex.upstreamTarget,
+          clientIp: ex.clientIp,
+          connectTimeoutMs: rt.upstream.config.timeouts.connectMs,
+          handshakeTimeoutMs: rt.upstream.config.timeouts.responseMs,
+          headers: ex.upstreamHeaderEdits,
+          maxMessageBytes: rt.config.websocket?.maxMessageBytes,
+          idleTimeoutMs: rt.config.websocket?.idleTimeoutMs,
+          pingIntervalMs: rt.config.websocket?.pingIntervalMs,
+        })
         // An upstream refusal (403) is an answer; only a failed connect or handshake counts against it.
         const ok = result.outcome !== 'failed'
         ep.end(started, ok)
         rt.upstream.checker.observe(ep, { ok, status: result.status })
-      },
-      (err: unknown) => {
+      } catch (err) {
         ep.end(started, false)
         logger('warn', 'websocket tunnel failed', { route: rt.config.name, error: String(err) })
-      },
-    )
+      }
+    }
+    runLayers(ex, rt, 0, tunnelStep).catch((err: unknown) => {
+      if (tunnelled) return void socket.destroy()
+      if (!isGatewayError(err)) logger('error', 'upgrade failed', { error: String((err as Error)?.stack ?? err) })
+      fail(isGatewayError(err) ? err : new GatewayError(500, 'ERR_INTERNAL', 'Internal error', { cause: err }))
+    })
   }
 
   const adminActions: AdminActions = {

@@ -1,6 +1,7 @@
 // WebSocket routes through the gateway: balancing, refusals, and the frame-aware limits of `websocket:`.
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
+import type { Middleware } from '@switchboard/core'
 import { startGateway, startUpstream, type TestGateway } from './helpers.ts'
 
 const cleanup: Array<() => Promise<unknown>> = []
@@ -19,8 +20,8 @@ async function echoUpstream(name: string): Promise<string> {
   return up.url
 }
 
-async function gateway(raw: Record<string, unknown>): Promise<TestGateway> {
-  const gw = await startGateway(raw)
+async function gateway(raw: Record<string, unknown>, options: Parameters<typeof startGateway>[1] = {}): Promise<TestGateway> {
+  const gw = await startGateway(raw, options)
   cleanup.push(() => gw.close())
   return gw
 }
@@ -94,5 +95,41 @@ describe('gateway: WebSocket routes', () => {
     })
     const { ws } = await connect(`ws://127.0.0.1:${gw.port}/`)
     expect((await closed(ws)).code).toBe(1001)
+  })
+
+  it('runs the same policies as HTTP before tunnelling: a refused upgrade never reaches the upstream', async () => {
+    let upgrades = 0
+    const up = await startUpstream((_req, res) => res.end())
+    const wss = new WebSocketServer({ server: up.server })
+    wss.on('connection', (ws, req) => {
+      upgrades++
+      ws.send(`tenant ${req.headers['x-tenant']}`)
+    })
+    cleanup.push(() => up.close(), async () => wss.close())
+    const requireToken: Middleware = async function requireToken(ex, next) {
+      if (ex.request.headers['x-token'] !== 'secret') return ex.respond(401, { 'content-type': 'application/json' }, '{"error":{"code":"ERR_UNAUTHORIZED"}}')
+      ex.upstreamHeaders['x-token'] = undefined
+      ex.upstreamHeaders['x-tenant'] = 't1'
+      await next()
+    }
+    const gw = await gateway(
+      { upstreams: { ws: { targets: [up.url] } }, routes: [{ name: 'ws', match: { path: '/*' }, upstream: 'ws' }] },
+      { policies: [requireToken] },
+    )
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/`)
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on('error', () => {})
+    })
+    expect(refused).toBe(401)
+    expect(upgrades).toBe(0)
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/`, { headers: { 'x-token': 'secret' } })
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(d.toString()))
+      ws.once('error', reject)
+    })
+    expect(first).toBe('tenant t1')
+    ws.close()
+    await closed(ws)
   })
 })
