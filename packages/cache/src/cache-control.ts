@@ -12,9 +12,23 @@ export type CacheDirectives = Readonly<Record<string, string | true>>
  * // { public: true, 'max-age': '60', 'no-cache': 'set-cookie' }
  */
 export function parseCacheControl(value: string | readonly string[] | undefined): CacheDirectives {
-  const out: Record<string, string | true> = Object.create(null)
-  if (value === undefined) return out
+  if (value === undefined) return NO_DIRECTIVES
   const text = typeof value === 'string' ? value : value.join(',')
+  // Hot path of every hit: the same few header values repeat, so parse each once (bounded).
+  const known = parsed.get(text)
+  if (known !== undefined) return known
+  const out = parseDirectives(text)
+  if (parsed.size >= PARSED_LIMIT) parsed.clear()
+  parsed.set(text, out)
+  return out
+}
+
+const NO_DIRECTIVES: CacheDirectives = Object.freeze(Object.create(null) as Record<string, string | true>)
+const PARSED_LIMIT = 512
+const parsed = new Map<string, CacheDirectives>()
+
+function parseDirectives(text: string): CacheDirectives {
+  const out: Record<string, string | true> = Object.create(null)
   for (const part of splitList(text)) {
     const eq = part.indexOf('=')
     const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
@@ -27,7 +41,8 @@ export function parseCacheControl(value: string | readonly string[] | undefined)
     if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1')
     out[name] = v
   }
-  return out
+  // Shared between callers: frozen so none can change what another one reads.
+  return Object.freeze(out)
 }
 
 /**

@@ -52,6 +52,17 @@ export function encodeRecord(record: CacheRecord): Uint8Array {
  */
 export function decodeRecord(bytes: Uint8Array | undefined): CacheRecord | undefined {
   if (bytes === undefined || bytes.length < 4) return undefined
+  // The memory store hands back the same bytes on every hit: decode them once.
+  const known = decoded.get(bytes)
+  if (known !== undefined) return known
+  const record = decodeFresh(bytes)
+  if (record !== undefined) decoded.set(bytes, record)
+  return record
+}
+
+const decoded = new WeakMap<Uint8Array, CacheRecord>()
+
+function decodeFresh(bytes: Uint8Array): CacheRecord | undefined {
   try {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const length = view.getUint32(0)
@@ -59,18 +70,19 @@ export function decodeRecord(bytes: Uint8Array | undefined): CacheRecord | undef
     const meta = decodeJson<Record<string, unknown>>(bytes.subarray(4, 4 + length))
     if (meta.v !== FORMAT) return undefined
     if (meta.k === 'vary' && Array.isArray(meta.n) && typeof meta.g === 'string') {
-      return { kind: 'vary', names: meta.n as string[], generation: meta.g }
+      return Object.freeze({ kind: 'vary' as const, names: meta.n as string[], generation: meta.g })
     }
     if (meta.k === 'entry' && typeof meta.s === 'number' && typeof meta.h === 'object' && meta.h !== null) {
-      return {
-        kind: 'entry',
+      // Frozen: a decoded record may be shared by every hit on the same stored bytes.
+      return Object.freeze({
+        kind: 'entry' as const,
         status: meta.s,
-        headers: meta.h as StoredHeaders,
+        headers: Object.freeze(meta.h) as StoredHeaders,
         requestTime: Number(meta.q),
         responseTime: Number(meta.r),
         // A copy, so a store keeping the buffer never sees writes into what we hand to clients.
         body: bytes.slice(4 + length),
-      }
+      })
     }
   } catch {
     // Malformed JSON: treat as absent.
