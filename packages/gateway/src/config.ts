@@ -12,6 +12,8 @@ export interface LimitsConfig {
   bodyIdleTimeoutMs: number
   /** Largest body the gateway reads itself (payload routes, discovery replay): 413. @default 1 MiB */
   maxBodyBytes: number
+  /** Largest request body streamed to an upstream: 413 (declared) or a cut-off upload. @default 1 GiB */
+  maxRequestBodyBytes: number
 }
 
 /** `server:` section. */
@@ -254,7 +256,7 @@ function parseServer(v: Validator, raw: unknown): ServerConfig {
   const s = raw === undefined ? {} : v.object(raw, 'server')
   v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout'])
   const l = s.limits === undefined ? {} : v.object(s.limits, 'server.limits')
-  v.keys(l, 'server.limits', ['maxHeaderBytes', 'headersTimeout', 'bodyIdleTimeout', 'maxBodySize'])
+  v.keys(l, 'server.limits', ['maxHeaderBytes', 'headersTimeout', 'bodyIdleTimeout', 'maxBodySize', 'maxRequestBodySize'])
   const healthPath = v.optString(s.healthPath, 'server.healthPath') ?? '/health'
   if (!healthPath.startsWith('/')) v.fail('server.healthPath', 'a path starting with /', healthPath)
   return {
@@ -268,6 +270,7 @@ function parseServer(v: Validator, raw: unknown): ServerConfig {
       headersTimeoutMs: v.duration(l.headersTimeout, 'server.limits.headersTimeout', 10_000, 1),
       bodyIdleTimeoutMs: v.duration(l.bodyIdleTimeout, 'server.limits.bodyIdleTimeout', 30_000, 1),
       maxBodyBytes: v.size(l.maxBodySize, 'server.limits.maxBodySize', 1024 * 1024, 0),
+      maxRequestBodyBytes: v.size(l.maxRequestBodySize, 'server.limits.maxRequestBodySize', 1024 ** 3, 0),
     },
   }
 }

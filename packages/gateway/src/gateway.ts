@@ -231,6 +231,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           responseTimeoutMs: timeouts.responseMs,
           idleTimeoutMs: timeouts.idleMs,
           body: ex.bufferedBody,
+          maxBodyBytes: limits.maxRequestBodyBytes,
           responseHeaders: ex.responseHeaderEdits,
           onResponseHead: (status, headers) => ex.applyResponseHead(status, headers),
           tap: ex.combinedTap(),

@@ -100,6 +100,19 @@ describe('gateway: routing and forwarding', () => {
   })
 })
 
+describe('gateway: request body limit', () => {
+  it('413 for a declared body over server.limits.maxRequestBodySize; nothing reaches the upstream', async () => {
+    const up = await upstream(undefined, { recordBodies: true })
+    const gw = await gateway(simpleConfig([up.url], { server: { limits: { maxRequestBodySize: '100kb' } } }))
+    const res = await fetch(`${gw.url}/upload`, { method: 'POST', body: 'x'.repeat(200 * 1024) })
+    expect(res.status).toBe(413)
+    expect((await res.json()).error.code).toBe('ERR_PAYLOAD_TOO_LARGE')
+    expect(up.requests).toHaveLength(0)
+    const ok = await fetch(`${gw.url}/upload`, { method: 'POST', body: 'x'.repeat(50 * 1024) })
+    expect(ok.status).toBe(200)
+  })
+})
+
 describe('gateway: upstream failures', () => {
   it('502 JSON when the upstream refuses the connection', async () => {
     const up = await upstream()

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { PassThrough } from 'node:stream'
-import type { HeaderRecord, ResponseTap } from '@switchboard/core'
+import { PassThrough, Transform } from 'node:stream'
+import { type HeaderRecord, PayloadTooLargeError, type ResponseTap } from '@switchboard/core'
 import type { Dispatcher } from 'undici/index.js'
 import { mapUpstreamError } from './errors.ts'
 import { cleanResponseHeaders, lowerOverrides, upstreamHeaders } from './headers.ts'
@@ -79,6 +79,13 @@ export interface ForwardOptions {
    * @default undefined
    */
   signal?: AbortSignal
+  /**
+   * Largest request body sent upstream. A declared `Content-Length` above it rejects with 413
+   * `ERR_PAYLOAD_TOO_LARGE` before anything is sent; a chunked body that grows past it aborts the
+   * upstream request and rejects the same way. Ignored with `body`.
+   * @default undefined (no limit)
+   */
+  maxBodyBytes?: number
 }
 
 /**
@@ -127,6 +134,10 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
  */
 export function forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<ForwardResult> {
   const pool = UpstreamPoolImpl.unwrap(options.pool)
+  const max = options.maxBodyBytes
+  if (max !== undefined && options.body === undefined && Number(req.headers['content-length']) > max) {
+    return Promise.reject(new PayloadTooLargeError({ details: { limit: max } }))
+  }
   return new Promise<ForwardResult>((resolve, reject) => {
     const handler = new ForwardHandler(req, res, options, resolve, reject)
     const send = (body: Dispatcher.DispatchOptions['body'], bodyLength: number | undefined): void => {
@@ -155,7 +166,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
     const length = smallBodyLength(req)
     // Like nginx's client_body_buffer_size: a small body with a declared length is read whole and
     // sent as one buffer, which costs far less than a stream hop; large or chunked bodies stream.
-    if (length === undefined) return send(handler.upload(), undefined)
+    if (length === undefined) return send(handler.upload(max), undefined)
     if (req.readableEnded) return send(Buffer.alloc(0), 0)
     handler.readSmallBody((bytes) => send(bytes, bytes.byteLength))
   })
@@ -189,7 +200,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #reject: (error: unknown) => void
   #tap: ResponseTap | undefined
   #controller: Dispatcher.DispatchController | null = null
-  #upload: PassThrough | null = null
+  #upload: PassThrough | Transform | null = null
   #status = 0
   #bytesSent = 0
   #headWritten = false
@@ -222,8 +233,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
    * destroys the body stream when the upstream answers early; destroying `req` itself would kill
    * the client socket before it sees that answer (an early 413).
    */
-  upload(): PassThrough {
-    const upload = new PassThrough()
+  upload(maxBytes: number | undefined): PassThrough | Transform {
+    let upload: PassThrough | Transform
+    if (maxBytes === undefined) upload = new PassThrough()
+    else {
+      let seen = 0
+      upload = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          seen += chunk.length
+          // Failing the body stream makes undici abort the request with this error.
+          if (seen > maxBytes) callback(new PayloadTooLargeError({ details: { limit: maxBytes } }))
+          else callback(null, chunk)
+        },
+      })
+    }
     this.#req.pipe(upload)
     this.#upload = upload
     return upload

@@ -249,6 +249,55 @@ describe('small bodies (read whole, then sent as one buffer)', () => {
   })
 })
 
+describe('maxBodyBytes', () => {
+  it('refuses a declared Content-Length over the limit with 413 before anything is sent', async () => {
+    let upstreamRequests = 0
+    const upstream = await httpServer((_req, res) => {
+      upstreamRequests++
+      res.end('unexpected')
+    })
+    const proxy = await proxyServer(upstream.url, { maxBodyBytes: 1000 })
+    const res = await request(proxy.url, { method: 'POST', body: 'x'.repeat(1001) })
+    expect(res.status).toBe(413)
+    expect(JSON.parse(res.body.toString()).error.code).toBe('ERR_PAYLOAD_TOO_LARGE')
+    expect(upstreamRequests).toBe(0)
+  })
+
+  it('cuts off a chunked upload that grows past the limit: 413, and the upstream request is aborted', async () => {
+    let upstreamSaw = 0
+    let upstreamAborted!: () => void
+    const aborted = new Promise<void>((r) => (upstreamAborted = r))
+    const upstream = await httpServer((req, res) => {
+      req.on('data', (c: Buffer) => (upstreamSaw += c.length))
+      req.on('end', () => res.end('complete'))
+      req.on('close', () => {
+        if (!req.complete) upstreamAborted()
+      })
+    })
+    const proxy = await proxyServer(upstream.url, { maxBodyBytes: 100_000 })
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${proxy.url}/big`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on('error', reject)
+      const chunk = Buffer.alloc(16 * 1024, 0x61)
+      let sent = 0
+      const pump = (): void => {
+        while (sent < 400_000 && !req.destroyed) {
+          sent += chunk.length
+          if (!req.write(chunk)) return void req.once('drain', pump)
+        }
+        req.end()
+      }
+      pump()
+    })
+    expect(status).toBe(413)
+    await aborted
+    expect(upstreamSaw).toBeLessThanOrEqual(100_000 + 16 * 1024)
+  })
+})
+
 describe('bodiless responses and early answers', () => {
   it.each([
     ['HEAD', 200],
