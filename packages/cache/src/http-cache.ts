@@ -1,4 +1,5 @@
 import {
+  HOP_BY_HOP_FIELDS,
   isGatewayError,
   type Exchange,
   type HeaderRecord,
@@ -640,17 +641,7 @@ class Capture {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
+const HOP_BY_HOP = new Set(HOP_BY_HOP_FIELDS)
 /** Never stored: our own status headers (a stored MISS would be replayed on every hit). */
 const NOT_STORED = new Set(['x-cache', 'cache-status'])
 /** RFC 9111 §3.2: fields a 304 must not overwrite in the stored response. */

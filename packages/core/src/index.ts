@@ -21,6 +21,7 @@ export {
 } from './errors.ts'
 export { parseDuration, parseSize } from './units.ts'
 export { canonicalJson, MAX_CANONICAL_DEPTH } from './json.ts'
+export { HOP_BY_HOP_FIELDS } from './headers.ts'
 export type { Endpoint, EndpointStats, HeaderRecord, RequestInfo, Balancer } from './types.ts'
 export {
   encodeText,

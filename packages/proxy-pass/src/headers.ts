@@ -1,4 +1,4 @@
-import type { HeaderRecord } from '@switchboard/core'
+import { HOP_BY_HOP_FIELDS, type HeaderRecord } from '@switchboard/core'
 
 /** Forwarding facts added to the upstream request. */
 export interface ForwardingInfo {
@@ -18,30 +18,14 @@ export interface ForwardingInfo {
 // a reverse proxy consumes them, forwarding them would leak the client's proxy credentials.
 // Expect is answered by the gateway (100-continue) and undici refuses to send it.
 const HOP_BY_HOP_REQUEST = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'transfer-encoding',
-  'upgrade',
-  'trailer',
-  'proxy-authorization',
+  ...HOP_BY_HOP_FIELDS,
   'expect',
   // Set by us below; a client-sent value must not survive (not spoofable).
   'x-forwarded-proto',
   'x-forwarded-host',
 ])
 
-const HOP_BY_HOP_RESPONSE = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'transfer-encoding',
-  'upgrade',
-  'trailer',
-  'proxy-authenticate',
-]
+const HOP_BY_HOP_RESPONSE = HOP_BY_HOP_FIELDS
 
 // Listing these in `Connection` must not break framing or routing (hop-by-hop header abuse).
 const PROTECTED = new Set(['host', 'content-length'])

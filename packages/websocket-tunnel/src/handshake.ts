@@ -1,4 +1,4 @@
-import type { GatewayError } from '@switchboard/core'
+import { HOP_BY_HOP_FIELDS, type GatewayError } from '@switchboard/core'
 
 /** Where the tunnel connects: parsed once per tunnel from `TunnelOptions.target`. */
 export interface UpstreamTarget {
@@ -49,19 +49,7 @@ export interface ForwardContext {
 export const DEFAULT_VIA: string = '1.1 switchboard'
 
 // RFC 9110 §7.6.1: hop-by-hop fields never cross the proxy (Connection/Upgrade are re-added).
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'http2-settings',
-])
+const HOP_BY_HOP: ReadonlySet<string> = new Set([...HOP_BY_HOP_FIELDS, 'content-length', 'http2-settings'])
 
 /**
  * Builds the upstream handshake header list from the client's raw headers the way proxy-pass
