@@ -93,8 +93,9 @@ export class NodeExchange implements Exchange, RequestInfo {
     return this.#responseHeaders
   }
 
-  get responseHeaderEdits(): Record<string, string | string[]> | undefined {
-    return this.#responseHeaders
+  /** True when a layer set response headers or registered an `onResponseHead` hook. */
+  get editsResponseHead(): boolean {
+    return this.#responseHeaders !== undefined || this.#headHooks !== undefined
   }
 
   get responded(): boolean {

@@ -175,10 +175,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   let closePromise: Promise<void> | undefined
   const tunnels = new Set<Duplex>()
 
-  const host = {
-    fetchUpstream: (ex: NodeExchange, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse> =>
-      fetchVia(ex, init),
-  }
+  const host = { fetchUpstream: fetchVia }
 
   async function fetchVia(ex: NodeExchange, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse> {
     const rt = ex.state.get(ROUTE_KEY) as RouteRuntime | undefined
@@ -232,8 +229,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           idleTimeoutMs: timeouts.idleMs,
           body: ex.bufferedBody,
           maxBodyBytes: limits.maxRequestBodyBytes,
-          responseHeaders: ex.responseHeaderEdits,
-          onResponseHead: (status, headers) => ex.applyResponseHead(status, headers),
+          // Hooks and `responseHeaders` are applied together, once; no closure when nothing edits.
+          onResponseHead: ex.editsResponseHead ? (status, headers) => ex.applyResponseHead(status, headers) : undefined,
           tap: ex.combinedTap(),
         })
         const ok = result.status < 500 && !result.aborted
@@ -273,24 +270,11 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     inFlight++
     res.once('close', () => inFlight--)
     if (closing) res.shouldKeepAlive = false
-    const raw = req.url ?? '/'
-    let target = raw
-    if (raw.charCodeAt(0) !== 47 /* / */) {
-      // RFC 9112 §3.2.2: accept absolute-form, but never connect to the host it names.
-      const origin = absoluteFormPath(raw)
-      if (origin === undefined) return sendError(res, new BadRequestError({ message: 'Invalid request target' }))
-      target = origin
-    }
-    if (hasDuplicateHost(req.rawHeaders)) {
-      res.shouldKeepAlive = false
-      return sendError(res, new BadRequestError({ message: 'Duplicate Host header' }))
-    }
-    const q = target.indexOf('?')
-    const path = q === -1 ? target : target.slice(0, q)
-    const query = q === -1 ? '' : target.slice(q)
+    const parsed = parseTarget(req.url ?? '/')
+    if (typeof parsed === 'string') return sendError(res, new BadRequestError({ message: parsed }))
+    if (hasDuplicateHost(req.rawHeaders)) return sendError(res, new BadRequestError({ message: 'Duplicate Host header' }))
+    const { target, path, query, normalized } = parsed
     if (path === config.server.healthPath && (req.method === 'GET' || req.method === 'HEAD')) return sendHealth(res)
-    const normalized = normalizePath(path)
-    if (normalized === undefined) return sendError(res, new BadRequestError({ message: 'Invalid request path' }))
     const admin = config.admin
     if (admin && (normalized === admin.path || normalized.startsWith(`${admin.path}/`))) {
       return handleAdmin(req, res, normalized.slice(admin.path.length), admin, adminActions)
@@ -317,8 +301,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       ex.state.set(ROUTE_KEY, rt)
       const rewrite = rt.config.rewrite
       if (rewrite) ex.upstreamTarget = rewriteTarget(target, rewrite)
-      if (rt.layers.length === 0) await proxyStep(ex, rt)
-      else await runLayers(ex, rt, 0, proxyStep)
+      await runLayers(ex, rt, 0, proxyStep)
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {
         if (!isGatewayError(err)) logger('error', 'request failed', { error: String((err as Error)?.stack ?? err) })
@@ -347,41 +330,22 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (!isWebSocketUpgrade(req)) {
       // Not a WebSocket upgrade (e.g. h2c): ignore the Upgrade header and serve plain HTTP/1.1.
-      const res = new ServerResponse(req)
-      res.shouldKeepAlive = false
-      res.assignSocket(socket as Socket)
-      res.once('finish', () => {
-        res.detachSocket(socket as Socket)
-        socket.end()
-      })
       if (head.length > 0) socket.unshift(head)
-      void handle(req, res, false)
+      void handle(req, responseOnSocket(req, socket, () => true), false)
       return
     }
     // The same routes, layers (policies) and balancer as HTTP. Until the tunnel takes the socket
     // over, a layer answers through an ordinary response on it (a 401, say), then the socket closes.
-    const res = new ServerResponse(req)
-    res.shouldKeepAlive = false
-    res.assignSocket(socket as Socket)
     let tunnelled = false
-    res.once('finish', () => {
-      if (tunnelled) return
-      res.detachSocket(socket as Socket)
-      socket.end()
-    })
+    const res = responseOnSocket(req, socket, () => !tunnelled)
     const fail = (err: GatewayError): void => {
       if (!res.headersSent) sendError(res, err)
       else socket.destroy()
     }
     if (closing) return fail(new ServiceUnavailableError())
-    const raw = req.url ?? '/'
-    const target = raw.charCodeAt(0) === 47 ? raw : absoluteFormPath(raw)
-    if (target === undefined) return fail(new BadRequestError())
-    const q = target.indexOf('?')
-    const path = q === -1 ? target : target.slice(0, q)
-    const query = q === -1 ? '' : target.slice(q)
-    const normalized = normalizePath(path)
-    if (normalized === undefined) return fail(new BadRequestError())
+    const parsed = parseTarget(req.url ?? '/')
+    if (typeof parsed === 'string') return fail(new BadRequestError({ message: parsed }))
+    const { target, path, query, normalized } = parsed
     const match = matcher.match({ method: req.method ?? 'GET', path: normalized, query, host: req.headers.host, headers: req.headers })
     if (!match) return fail(new NoRouteError())
     const rt = match.route.data
@@ -568,6 +532,38 @@ function watchBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): v
   socket.setTimeout(ms, onTimeout)
   req.once('end', () => socket.setTimeout(0, onTimeout))
   req.once('close', () => socket.setTimeout(0, onTimeout))
+}
+
+/** The request target split for routing, or the reason it must be refused with 400. */
+function parseTarget(raw: string): { target: string; path: string; query: string; normalized: string } | string {
+  let target = raw
+  if (raw.charCodeAt(0) !== 47 /* / */) {
+    // RFC 9112 §3.2.2: accept absolute-form, but never connect to the host it names.
+    const origin = absoluteFormPath(raw)
+    if (origin === undefined) return 'Invalid request target'
+    target = origin
+  }
+  const q = target.indexOf('?')
+  const path = q === -1 ? target : target.slice(0, q)
+  const normalized = normalizePath(path)
+  if (normalized === undefined) return 'Invalid request path'
+  return { target, path, query: q === -1 ? '' : target.slice(q), normalized }
+}
+
+/**
+ * A response written straight onto an upgrade socket (no parser owns it any more); once it is
+ * finished, the socket closes when `closeAfter()` says so.
+ */
+function responseOnSocket(req: IncomingMessage, socket: Duplex, closeAfter: () => boolean): ServerResponse {
+  const res = new ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket as Socket)
+  res.once('finish', () => {
+    if (!closeAfter()) return
+    res.detachSocket(socket as Socket)
+    socket.end()
+  })
+  return res
 }
 
 /** Origin-form path of an absolute-form target (`http://h/p?q` → `/p?q`), or undefined when invalid. */
