@@ -6,6 +6,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   BadGatewayError,
+  HOP_BY_HOP_FIELDS,
   PayloadTooLargeError,
   isGatewayError,
   type Exchange,
@@ -103,18 +104,8 @@ export function open(url: string, headers: Record<string, string> = {}): Promise
   })
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-])
+// The connection-only fields, plus Host: the harness sends its own.
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_FIELDS, 'host'])
 
 class HarnessExchange implements Exchange {
   readonly request: ExchangeRequest
