@@ -1,4 +1,5 @@
 // Compiled non-path conditions: host, header, query and JSON payload. Internal to the package.
+import { checkRegexSafety } from './regex-safety.ts'
 
 /** A header or query condition after compilation. */
 export type ValueCondition = true | string | RegExp
@@ -9,23 +10,63 @@ export interface HostRule {
   readonly suffix: string | undefined
 }
 
-export function compileHost(pattern: unknown, where: string): HostRule {
-  if (typeof pattern !== 'string' || pattern === '') throw new TypeError(`${where}: must be a non-empty string`)
-  let host = pattern.toLowerCase()
-  if (host.endsWith('.')) host = host.slice(0, -1)
-  if (host.startsWith('*.')) {
-    const suffix = host.slice(1)
-    if (suffix.length < 2 || /[*:/\s]/.test(suffix)) throw new TypeError(`${where}: invalid wildcard host "${pattern}"`)
-    return { exact: undefined, suffix }
+/** Compiles a host pattern, reporting every problem (messages without the field name). */
+export function compileHost(pattern: unknown, report: (message: string) => void): HostRule | undefined {
+  if (typeof pattern !== 'string' || pattern === '') {
+    report('must be a non-empty string')
+    return undefined
   }
+  const shown = JSON.stringify(pattern)
+  const host = pattern.toLowerCase()
   if (host.startsWith('[')) {
-    if (!/^\[[0-9a-f:.]+\]$/.test(host)) throw new TypeError(`${where}: invalid IPv6 host "${pattern}"`)
+    const close = host.indexOf(']')
+    const tail = close === -1 ? '' : host.slice(close + 1)
+    if (tail !== '') return void reportPort(tail, shown, report)
+    let canonical: string | undefined
+    try {
+      canonical = /^\[[0-9a-f:.]+\]$/.test(host) ? new URL(`http://${host}/`).hostname : undefined
+    } catch {
+      canonical = undefined
+    }
+    if (canonical === undefined) return void report(`invalid IPv6 host ${shown}`)
+    // Request hosts are compared as written, so only the canonical (RFC 5952) form can match.
+    if (canonical !== host) return void report(`write the IPv6 host ${shown} in its canonical form "${canonical}"`)
     return { exact: host, suffix: undefined }
   }
-  if (/[*:/\s]/.test(host)) {
-    throw new TypeError(`${where}: invalid host "${pattern}" (exact name or "*.example.com"; ports are ignored, leave them out)`)
+  const colon = host.indexOf(':')
+  if (colon !== -1) return void reportPort(host.slice(colon), shown, report)
+  const wildcard = host.startsWith('*.')
+  let name = wildcard ? host.slice(2) : host
+  if (name.endsWith('.')) name = name.slice(0, -1) // the root label: `example.com.` is `example.com`
+  let ok = true
+  const fail = (message: string): void => {
+    ok = false
+    report(message)
   }
-  return { exact: host, suffix: undefined }
+  if (name.includes('*')) fail(`invalid host ${shown}: "*" may only be the whole first label, as in "*.example.com"`)
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(name)) fail(`invalid host ${shown}: write an internationalised name in its ASCII (xn--) form`)
+  else if (/[^a-z0-9_.*-]/.test(name)) {
+    fail(`invalid host ${shown}: a host name holds only letters, digits, "-", "_" and "." (exact name or "*.example.com", no scheme, path or spaces)`)
+  }
+  if (ok) {
+    const labels = name.split('.')
+    if (labels.some((l) => l === '')) fail(`invalid host ${shown}: empty label`)
+    else if (labels.some((l) => l.length > 63 || l.startsWith('-') || l.endsWith('-'))) {
+      fail(`invalid host ${shown}: a label is longer than 63 characters or starts or ends with "-"`)
+    } else if (name.length > 253) fail(`invalid host ${shown}: longer than 253 characters`)
+  }
+  if (!ok) return undefined
+  return wildcard ? { exact: undefined, suffix: '.' + name } : { exact: name, suffix: undefined }
+}
+
+function reportPort(tail: string, shown: string, report: (message: string) => void): void {
+  const port = tail.slice(1)
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535 || tail[0] !== ':') {
+    report(`invalid host ${shown}: "${tail}" is not a port (0-65535); and ports are ignored in matching, so leave it out`)
+  } else {
+    report(`invalid host ${shown}: ports are ignored in matching (exact name or "*.example.com"), leave the port out`)
+  }
 }
 
 /** Lower-cases a Host value and drops its port and trailing dot; `''` when absent. */
@@ -54,23 +95,52 @@ export function hostMatches(rules: readonly HostRule[], host: string): boolean {
   return false
 }
 
+/**
+ * Compiles header or query conditions, reporting every problem as (name, message); entries are an
+ * array, so no condition name is ever looked up on an object's prototype.
+ */
 export function compileValueConditions(
   record: unknown,
-  where: string,
-  lowerCaseNames: boolean,
-): [string, ValueCondition][] {
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-    throw new TypeError(`${where}: must be an object of name → true | string | RegExp`)
+  kind: 'header' | 'query',
+  report: (name: string | undefined, message: string) => void,
+): [string, ValueCondition][] | undefined {
+  if (record === null || typeof record !== 'object' || Array.isArray(record) || record instanceof RegExp) {
+    report(undefined, 'must be an object of name → true | string | RegExp')
+    return undefined
   }
+  let ok = true
   const out: [string, ValueCondition][] = []
   for (const [name, cond] of Object.entries(record)) {
-    if (name === '') throw new TypeError(`${where}: empty name`)
-    if (cond === true || typeof cond === 'string') out.push([lowerCaseNames ? name.toLowerCase() : name, cond])
-    else if (cond instanceof RegExp) out.push([lowerCaseNames ? name.toLowerCase() : name, statelessRegExp(cond)])
-    else throw new TypeError(`${where}.${name}: must be true, a string or a RegExp`)
+    if (name === '') {
+      ok = false
+      report(undefined, 'empty name')
+      continue
+    }
+    // RFC 9110 §5.1: a field name is a token
+    if (kind === 'header' && !TOKEN.test(name)) {
+      ok = false
+      report(name, `${JSON.stringify(name)} is not a valid header name`)
+      continue
+    }
+    const key = kind === 'header' ? name.toLowerCase() : name
+    if (cond === true || typeof cond === 'string') out.push([key, cond])
+    else if (cond instanceof RegExp) {
+      const reason = checkRegexSafety(cond.source, cond.flags)
+      if (reason === undefined) out.push([key, statelessRegExp(cond)])
+      else {
+        ok = false
+        report(name, `regex /${cond.source}/${cond.flags} ${reason}`)
+      }
+    } else {
+      ok = false
+      report(name, 'must be true, a string or a RegExp')
+    }
   }
-  return out
+  return ok ? out : undefined
 }
+
+/** RFC 9110 §5.6.2 token, used for header and method names. */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 export function valueMatches(cond: ValueCondition, value: string | undefined): boolean {
   if (value === undefined) return false

@@ -1,3 +1,5 @@
 export { createMatcher } from './matcher.ts'
 export { normalizePath } from './normalize-path.ts'
+export { checkRegexSafety, MAX_REGEX_SOURCE_LENGTH } from './regex-safety.ts'
+export { validateRoute, type RouteIssue } from './route.ts'
 export type { Matcher, MatcherOptions, MatchInput, MatchResult, RouteDefinition, RouteMatch } from './types.ts'

@@ -1,17 +1,7 @@
 import { canonicalJson } from '@switchboard/core'
-import {
-  compileHost,
-  compileValueConditions,
-  hostMatches,
-  jsonDepth,
-  normalizeHost,
-  statelessRegExp,
-  valueMatches,
-  type HostRule,
-  type ValueCondition,
-} from './conditions.ts'
+import { hostMatches, normalizeHost, valueMatches } from './conditions.ts'
 import { normalizePath } from './normalize-path.ts'
-import { parsePattern } from './pattern.ts'
+import { compileRoute, type CompiledRoute, type RouteIssue } from './route.ts'
 import type { MatchInput, Matcher, MatcherOptions, MatchResult, RouteDefinition } from './types.ts'
 
 /**
@@ -23,8 +13,10 @@ import type { MatchInput, Matcher, MatcherOptions, MatchResult, RouteDefinition 
  * patterns before regexes; then definition order. A route whose path matches but whose method,
  * host, header, query or payload condition fails falls through to the next candidate.
  *
- * Throws a `TypeError` naming the route (`routes[2].match.path: ...`) for a bad pattern, an invalid
- * regex or condition, or a duplicate route name.
+ * Throws a `TypeError` naming the route and listing every problem `validateRoute` finds
+ * (`route "users": match.path: "/users/:id/:id" repeats the param name "id"`), including unsafe
+ * regexes (see `checkRegexSafety`), or a duplicate route name. A route without a usable name is
+ * named by its index (`routes[2]: name: must be a non-empty string`).
  *
  * @example
  * const matcher = createMatcher([
@@ -60,18 +52,21 @@ class CompiledMatcher<T> implements Matcher<T> {
     this.routes = Object.freeze([...routes])
     const names = new Map<string, number>()
     routes.forEach((def, index) => {
-      const where = `routes[${index}]`
-      if (def === null || typeof def !== 'object') throw new TypeError(`${where}: must be an object`)
-      if (typeof def.name !== 'string' || def.name === '') throw new TypeError(`${where}.name: must be a non-empty string`)
-      const previous = names.get(def.name)
-      if (previous !== undefined) {
-        throw new TypeError(`${where}.name: duplicate route name "${def.name}" (also routes[${previous}])`)
+      const issues: RouteIssue[] = []
+      const route = compileRoute(def, this.#strictTrailingSlash, issues)
+      const named = def !== null && typeof def === 'object' && typeof def.name === 'string' && def.name !== ''
+      if (named) {
+        const previous = names.get(def.name)
+        if (previous !== undefined) issues.push({ field: 'name', message: `duplicate route name (routes[${previous}] and routes[${index}])` })
+        else names.set(def.name, index)
       }
-      names.set(def.name, index)
-      const route = compileRoute(def, where)
+      if (issues.length > 0 || route === undefined) {
+        const label = named ? `route ${JSON.stringify(def.name)}` : `routes[${index}]`
+        throw new TypeError(`${label}: ${issues.map((i) => (i.field === '' ? i.message : `${i.field}: ${i.message}`)).join('; ')}`)
+      }
       this.#maxPriority = Math.max(this.#maxPriority, route.priority)
       if (route.payloads) this.#hasPayload = true
-      this.#insert(route, def.match, where)
+      this.#insert(route)
     })
     // Stable sort: equal priorities keep definition order.
     this.#regexRoutes.sort((a, b) => b.priority - a.priority)
@@ -94,21 +89,17 @@ class CompiledMatcher<T> implements Matcher<T> {
     return search?.allowed ? [...search.allowed].sort() : []
   }
 
-  #insert(route: CompiledRoute<T>, match: RouteDefinition<T>['match'], where: string): void {
-    if (match.path !== undefined && match.pathRegex !== undefined) {
-      throw new TypeError(`${where}.match: set either path or pathRegex, not both`)
-    }
-    if (match.pathRegex !== undefined) {
-      route.regex = compileRegex(match.pathRegex, `${where}.match.pathRegex`)
+  #insert(route: CompiledRoute<T>): void {
+    if (route.regex !== undefined) {
       this.#regexRoutes.push(route)
       return
     }
     let node = this.#root
-    if (match.path === undefined) {
+    const pattern = route.pattern
+    if (pattern === undefined) {
       node.wildcard.push(route) // no path condition: every path, ranked like `/*`, no params
       return
     }
-    const pattern = parsePattern(match.path, `${where}.match.path`, this.#strictTrailingSlash)
     for (const seg of pattern.segments) {
       if (seg.param) {
         node.param ??= new TreeNode()
@@ -159,20 +150,6 @@ const MODE_MATCH = 0
 const MODE_NEEDS_BODY = 1
 const MODE_ALLOWED = 2
 type Mode = typeof MODE_MATCH | typeof MODE_NEEDS_BODY | typeof MODE_ALLOWED
-
-interface CompiledRoute<T> {
-  readonly def: RouteDefinition<T>
-  readonly priority: number
-  readonly methods: ReadonlySet<string> | undefined
-  readonly hosts: readonly HostRule[] | undefined
-  readonly headers: readonly [string, ValueCondition][] | undefined
-  readonly query: readonly [string, ValueCondition][] | undefined
-  readonly payloads: ReadonlySet<string> | undefined
-  readonly payloadDepth: number
-  readonly paramNames: string[]
-  wildcardName: string | undefined
-  regex: RegExp | undefined
-}
 
 class TreeNode<T> {
   statics: Map<string, TreeNode<T>> | undefined = undefined
@@ -248,7 +225,8 @@ class Search<T> {
       const headers = input.headers
       if (!headers) return false
       for (const [name, cond] of route.headers) {
-        const value = headers[name]
+        // Own properties only: a `constructor` condition must not see Object.prototype.constructor.
+        const value = Object.hasOwn(headers, name) ? headers[name] : undefined
         if (!valueMatches(cond, Array.isArray(value) ? value.join(', ') : value)) return false
       }
     }
@@ -274,7 +252,7 @@ class Search<T> {
   }
 
   #treeParams(route: CompiledRoute<T>, remainder: string | undefined): Record<string, string> | undefined {
-    const params: Record<string, string> = {}
+    const params: Record<string, string> = Object.create(null) // a `__proto__` param is an ordinary key
     const names = route.paramNames
     for (let i = 0; i < names.length; i++) {
       const value = decode(this.captures[i])
@@ -316,77 +294,8 @@ function walk<T>(node: TreeNode<T>, search: Search<T>, i: number): void {
   }
 }
 
-function compileRoute<T>(def: RouteDefinition<T>, where: string): CompiledRoute<T> {
-  const match = def.match
-  if (match === null || typeof match !== 'object') throw new TypeError(`${where}.match: must be an object`)
-  if (def.priority !== undefined && !Number.isFinite(def.priority)) throw new TypeError(`${where}.priority: must be a finite number`)
-  let methods: Set<string> | undefined
-  if (match.methods !== undefined) {
-    if (!Array.isArray(match.methods) || match.methods.length === 0) {
-      throw new TypeError(`${where}.match.methods: must be a non-empty array of method names`)
-    }
-    methods = new Set()
-    for (const m of match.methods) {
-      // RFC 9110 §9.1: a method is a token
-      if (typeof m !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(m)) {
-        throw new TypeError(`${where}.match.methods: invalid method ${JSON.stringify(m)}`)
-      }
-      methods.add(m.toUpperCase())
-    }
-  }
-  let hosts: HostRule[] | undefined
-  if (match.host !== undefined) {
-    const list = Array.isArray(match.host) ? match.host : [match.host]
-    if (list.length === 0) throw new TypeError(`${where}.match.host: must not be empty`)
-    hosts = list.map((h, k) => compileHost(h, Array.isArray(match.host) ? `${where}.match.host[${k}]` : `${where}.match.host`))
-  }
-  const headers = match.headers === undefined ? undefined : compileValueConditions(match.headers, `${where}.match.headers`, true)
-  const query = match.query === undefined ? undefined : compileValueConditions(match.query, `${where}.match.query`, false)
-  let payloads: Set<string> | undefined
-  let payloadDepth = 0
-  if (match.payload !== undefined) {
-    if (!Array.isArray(match.payload) || match.payload.length === 0) {
-      throw new TypeError(`${where}.match.payload: must be a non-empty array of JSON values`)
-    }
-    payloads = new Set()
-    match.payload.forEach((p, k) => {
-      const text = canonicalJson(p, MAX_PAYLOAD_DEPTH)
-      if (text === undefined) {
-        throw new TypeError(`${where}.match.payload[${k}]: must be a plain JSON value nested at most ${MAX_PAYLOAD_DEPTH} deep`)
-      }
-      payloads!.add(text)
-      payloadDepth = Math.max(payloadDepth, jsonDepth(p))
-    })
-  }
-  return {
-    def,
-    priority: def.priority ?? 0,
-    methods,
-    hosts,
-    headers,
-    query,
-    payloads,
-    payloadDepth,
-    paramNames: [],
-    wildcardName: undefined,
-    regex: undefined,
-  }
-}
-
-const MAX_PAYLOAD_DEPTH = 64
-
-function compileRegex(source: unknown, where: string): RegExp {
-  if (source instanceof RegExp) return statelessRegExp(source)
-  if (typeof source !== 'string' || source === '') throw new TypeError(`${where}: must be a RegExp or a non-empty string`)
-  try {
-    return new RegExp(source)
-  } catch (error) {
-    throw new TypeError(`${where}: invalid regular expression: ${(error as Error).message}`, { cause: error })
-  }
-}
-
 function groupParams(groups: Record<string, string | undefined> | undefined): Record<string, string> | undefined {
-  const params: Record<string, string> = {}
+  const params: Record<string, string> = Object.create(null) // a `__proto__` param is an ordinary key
   if (!groups) return params
   for (const name in groups) {
     const raw = groups[name]

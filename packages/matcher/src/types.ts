@@ -92,7 +92,11 @@ export interface MatchInput {
 export interface MatchResult<T> {
   /** The winning route, as defined. */
   route: RouteDefinition<T>
-  /** Named params, `*` for an unnamed wildcard; `decodeURIComponent`-decoded. */
+  /**
+   * Named params, `*` for an unnamed wildcard; `decodeURIComponent`-decoded. A null-prototype
+   * object, so a param named `__proto__` or `constructor` is an ordinary key and a missing one is
+   * `undefined`, never an `Object.prototype` member.
+   */
   params: Record<string, string>
 }
 

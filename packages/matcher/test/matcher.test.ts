@@ -373,13 +373,13 @@ describe('validation at createMatcher time', () => {
   const bad = (match: RouteMatch): (() => unknown) => () => createMatcher([route('ok', { path: '/' }), route('ok2', { path: '/x' }), route('bad', match)])
 
   it.each([
-    ['users', /routes\[2\]\.match\.path: must be a string starting with "\/"/],
-    ['/users/:id/:id', /routes\[2\]\.match\.path: "\/users\/:id\/:id" repeats the param name "id"/],
-    ['/files/*rest/:rest', /routes\[2\]\.match\.path: .*"\*" that is not the last segment/],
-    ['/files/*/x', /routes\[2\]\.match\.path: .*not the last segment/],
+    ['users', /route "bad": match\.path: must be a string starting with "\/"/],
+    ['/users/:id/:id', /route "bad": match\.path: "\/users\/:id\/:id" repeats the param name "id"/],
+    ['/files/*rest/:rest', /route "bad": match\.path: .*"\*" that is not the last segment/],
+    ['/files/*/x', /route "bad": match\.path: .*not the last segment/],
     ['/a/:x/*x', /repeats the param name "x"/],
     ['/files/a*', /"\*" inside a segment/],
-    ['/users/:', /invalid param name ""/],
+    ['/users/:', /empty param name/],
     ['/users/:1d', /invalid param name "1d"/],
     ['/files/*re-st', /invalid wildcard name/],
     ['/a//b', /empty segment/],
@@ -392,29 +392,29 @@ describe('validation at createMatcher time', () => {
   })
 
   it('rejects an invalid regex', () => {
-    expect(bad({ pathRegex: '(unclosed' })).toThrow(/routes\[2\]\.match\.pathRegex: invalid regular expression/)
-    expect(bad({ path: '/', pathRegex: '^/' })).toThrow(/routes\[2\]\.match: set either path or pathRegex/)
+    expect(bad({ pathRegex: '(unclosed' })).toThrow(/route "bad": match\.pathRegex: invalid regular expression/)
+    expect(bad({ path: '/', pathRegex: '^/' })).toThrow(/route "bad": match: set either path or pathRegex/)
   })
 
   it('rejects duplicate route names', () => {
     expect(() => createMatcher([route('a', { path: '/' }), route('b', { path: '/b' }), route('a', { path: '/c' })])).toThrow(
-      'routes[2].name: duplicate route name "a" (also routes[0])',
+      'route "a": name: duplicate route name (routes[0] and routes[2])',
     )
   })
 
   it('rejects bad conditions', () => {
-    expect(bad({ methods: [] })).toThrow(/routes\[2\]\.match\.methods/)
-    expect(bad({ methods: ['GET POST'] })).toThrow(/routes\[2\]\.match\.methods: invalid method/)
-    expect(bad({ host: 'api.example.com:8080' })).toThrow(/routes\[2\]\.match\.host: invalid host/)
-    expect(bad({ host: ['ok.com', '*.'] })).toThrow(/routes\[2\]\.match\.host\[1\]/)
-    expect(bad({ host: 'a.*.com' })).toThrow(/routes\[2\]\.match\.host/)
-    expect(bad({ headers: { a: 1 as unknown as string } })).toThrow(/routes\[2\]\.match\.headers\.a/)
-    expect(bad({ query: [] as unknown as Record<string, string> })).toThrow(/routes\[2\]\.match\.query/)
-    expect(bad({ payload: [] })).toThrow(/routes\[2\]\.match\.payload/)
-    expect(bad({ payload: [{ a: () => 1 }] })).toThrow(/routes\[2\]\.match\.payload\[0\]/)
-    expect(bad({ payload: [Number.POSITIVE_INFINITY] })).toThrow(/routes\[2\]\.match\.payload\[0\]/)
-    expect(() => createMatcher([{ ...route('p', { path: '/' }), priority: Number.NaN }])).toThrow(/routes\[0\]\.priority/)
-    expect(() => createMatcher([{ name: '', match: {}, data: 1 }])).toThrow(/routes\[0\]\.name/)
+    expect(bad({ methods: [] })).toThrow(/route "bad": match\.methods/)
+    expect(bad({ methods: ['GET POST'] })).toThrow(/route "bad": match\.methods\[0\]: invalid method "GET POST"/)
+    expect(bad({ host: 'api.example.com:8080' })).toThrow(/route "bad": match\.host: invalid host/)
+    expect(bad({ host: ['ok.com', '*.'] })).toThrow(/route "bad": match\.host\[1\]/)
+    expect(bad({ host: 'a.*.com' })).toThrow(/route "bad": match\.host/)
+    expect(bad({ headers: { a: 1 as unknown as string } })).toThrow(/route "bad": match\.headers\.a/)
+    expect(bad({ query: [] as unknown as Record<string, string> })).toThrow(/route "bad": match\.query/)
+    expect(bad({ payload: [] })).toThrow(/route "bad": match\.payload/)
+    expect(bad({ payload: [{ a: () => 1 }] })).toThrow(/route "bad": match\.payload\[0\]/)
+    expect(bad({ payload: [Number.POSITIVE_INFINITY] })).toThrow(/route "bad": match\.payload\[0\]/)
+    expect(() => createMatcher([{ ...route('p', { path: '/' }), priority: Number.NaN }])).toThrow(/route "p": priority: must be a finite number/)
+    expect(() => createMatcher([{ name: '', match: {}, data: 1 }])).toThrow(/^routes\[0\]: name: must be a non-empty string$/)
     expect(() => createMatcher([route('a', { path: '/' })], { strictTrailingSlash: 'no' as unknown as boolean })).toThrow(
       /options\.strictTrailingSlash/,
     )
