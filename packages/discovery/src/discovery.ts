@@ -2,6 +2,7 @@ import {
   BadGatewayError,
   decodeJson,
   encodeJson,
+  encodeText,
   type Exchange,
   type HeaderRecord,
   type Middleware,
@@ -19,6 +20,19 @@ export const DEFAULT_MAX_BODY_BYTES: number = 1024 * 1024
 export const DEFAULT_NAMESPACE: string = 'routes:'
 /** Default `header` of {@link createDiscovery}. @example DEFAULT_HEADER // 'x-switchboard-discovery' */
 export const DEFAULT_HEADER: string = 'x-switchboard-discovery'
+/** Default `maxEntries` of {@link createDiscovery}. @example DEFAULT_MAX_ENTRIES // 10_000 */
+export const DEFAULT_MAX_ENTRIES: number = 10_000
+/** Default `successStatuses` of {@link createDiscovery}: any 2xx. @example DEFAULT_SUCCESS_STATUSES // ['2xx'] */
+export const DEFAULT_SUCCESS_STATUSES: readonly StatusPattern[] = Object.freeze(['2xx'] as StatusPattern[])
+
+/**
+ * One entry of `successStatuses`: an exact status code (`200`) or a class (`'2xx'`).
+ * @example const ok: StatusPattern[] = [200, 204, '3xx']
+ */
+export type StatusPattern = number | '1xx' | '2xx' | '3xx' | '4xx' | '5xx'
+
+/** How `replay` treats requests: see {@link DiscoveryOptions.replay}. @example const mode: ReplayMode = 'all' */
+export type ReplayMode = 'idempotent' | 'all'
 
 /**
  * How discovery reaches an endpoint. The gateway passes one built on its upstream pools; tests build
@@ -32,6 +46,8 @@ export interface DiscoveryTransport {
   /**
    * Sends the exchange's request (with `body` when given) to `endpointUrl` and returns the response
    * without writing it to the client; rejects with a `GatewayError` (502/504) on transport failure.
+   * `body` is the buffered request body (at most `maxBodyBytes`): a transport must send those bytes
+   * and never read the client's stream, because the same request may be sent to several endpoints.
    */
   send(ex: Exchange, endpointUrl: string, body: Uint8Array | undefined): Promise<UpstreamResponse>
 }
@@ -39,16 +55,18 @@ export interface DiscoveryTransport {
 /** What happened to one request key. @example onEvent: (e) => log.info(`discovery ${e.type}`, e) */
 export interface DiscoveryEvent {
   /**
-   * `hit`: answered by the remembered endpoint. `probed`: one endpoint was tried (`reason` says how
-   * it answered). `remembered`: an endpoint answered with success and was stored. `forgotten`: the
-   * remembered endpoint failed (or is no longer configured) and its entry was deleted.
+   * `hit`: answered by the remembered endpoint (`reason` is set when it answered 401/403, which is
+   * passed through and keeps the route). `probed`: one endpoint was tried (`reason` says how it
+   * answered, or which transport error it failed with). `remembered`: an endpoint answered with
+   * success and was stored. `forgotten`: the remembered endpoint failed (or is no longer
+   * configured, or the entry was evicted by `maxEntries`) and its entry was deleted.
    */
   type: 'remembered' | 'forgotten' | 'probed' | 'hit'
-  /** Store key without the namespace: `METHOD target #sha256`. */
+  /** Store key without the namespace: `METHOD path #sha256(body)`, plus ` @sha256(headers)` with `keyHeaders`. */
   key: string
   /** The endpoint concerned. */
   endpoint?: string
-  /** `status 404`, an error code such as `ERR_BAD_GATEWAY`, or `not configured`. */
+  /** `status 404`, an error code such as `ERR_BAD_GATEWAY`, `not configured`, or `evicted`. */
   reason?: string
 }
 
@@ -64,11 +82,13 @@ export interface DiscoveryStats {
   remembered: number
   /** Routes deleted because the remembered endpoint failed or left the endpoint list. */
   forgotten: number
+  /** Routes this instance deleted to stay within `maxEntries` (least recently used first). */
+  evicted: number
 }
 
 /** One remembered route, as {@link Discovery.list} returns it. @example { key: 'GET /logs #e3b0…', endpoint: 'http://127.0.0.1:3100' } */
 export interface RememberedRoute {
-  /** Store key without the namespace: `METHOD target #sha256`. */
+  /** Store key without the namespace: `METHOD path #sha256(body)`, plus ` @sha256(headers)` with `keyHeaders`. */
   key: string
   /** The endpoint that answered. */
   endpoint: string
@@ -96,8 +116,41 @@ export interface DiscoveryOptions {
   namespace?: string
   /** Response header saying `hit` or `probe`; `false` adds none. @default 'x-switchboard-discovery' */
   header?: string | false
-  /** Which answers count as "the endpoint serves this request". @default (status) => status === 200 */
+  /**
+   * Which answers count as "the endpoint serves this request": they end the search, are sent to the
+   * client and are remembered. Exact codes or classes, e.g. `[200, '2xx']`. Any 2xx by default, so a
+   * `201 Created` is never replayed to the next endpoint. 401 and 403 end the search whatever this
+   * says, and are never remembered. @default ['2xx']
+   */
+  successStatuses?: StatusPattern[]
+  /**
+   * Overrides `successStatuses` with a predicate (kept for compatibility; when both are set this one
+   * wins). 401 and 403 still end the search and are never remembered.
+   * @default derived from `successStatuses`
+   */
   isSuccess?: (status: number) => boolean
+  /**
+   * Which requests may be sent to more than one endpoint. `'idempotent'`: only GET, HEAD, OPTIONS,
+   * PUT, DELETE and TRACE (RFC 9110 §9.2.2) are probed; any other method (POST, PATCH, …) is sent to
+   * the remembered endpoint, or else to the first endpoint only, and its answer is returned whatever
+   * it is. `'all'`: every method is probed (the SingleEndpointRouter behaviour).
+   * @default 'idempotent'
+   */
+  replay?: ReplayMode
+  /**
+   * Request headers (names, matched case-insensitively) whose values become part of the route key,
+   * hashed, so different identities (`authorization`, `cookie`, `x-tenant`) get separate routes. An
+   * absent header is keyed as absent, distinct from an empty one. @default []
+   */
+  keyHeaders?: string[]
+  /** Include the query string in the route key; by default routes are keyed on the path only. @default false */
+  keyQuery?: boolean
+  /**
+   * Most routes this instance keeps: it tracks the keys it wrote in an in-process LRU index and,
+   * before writing one more, deletes the least recently used from the store. Keys written by other
+   * instances or before a restart are bounded by the store's own limit and the TTL. @default 10_000
+   */
+  maxEntries?: number
   /** Called for every hit, probe, remembered and forgotten route. @default none */
   onEvent?: (event: DiscoveryEvent) => void
   /** Called when the store fails; discovery then probes (and does not remember) instead of failing the request. @default none */
@@ -124,11 +177,13 @@ export interface Discovery {
 }
 
 /**
- * First-200 discovery: for requests no route claims, tries `endpoints` in order and streams back the
- * first answer that is a 200 (when none is, the last answer). The winner is remembered per method,
- * target (path + query) and body hash for `ttlMs`, so the next identical request goes straight to it;
- * when that endpoint stops answering 200 the route is forgotten and the endpoints are probed again in
- * the same request. Request bodies are buffered (up to `maxBodyBytes`) so they can be replayed.
+ * Discovery: for requests no route claims, tries `endpoints` in order and streams back the first
+ * successful answer (any 2xx by default; when none is, the last answer). A 401/403 ends the search
+ * without being remembered, and non-idempotent requests go to one endpoint only (see `replay`). The
+ * winner is remembered per method, path (plus query with `keyQuery`), body hash and `keyHeaders` for
+ * `ttlMs`, so the next identical request goes straight to it; when that endpoint stops succeeding the
+ * route is forgotten and the endpoints are probed again in the same request. Request bodies are
+ * buffered (up to `maxBodyBytes`) so they can be replayed.
  * @example
  * const discovery = createDiscovery({ endpoints: ['http://127.0.0.1:3000', 'http://127.0.0.1:3100'], store, transport })
  * const policies = [requestId(), discovery.middleware()] // last: it answers everything
@@ -146,9 +201,15 @@ class DiscoveryImpl implements Discovery {
   readonly #namespace: string
   readonly #header: string | false
   readonly #isSuccess: (status: number) => boolean
+  readonly #replayAll: boolean
+  readonly #keyHeaders: readonly string[]
+  readonly #keyQuery: boolean
+  readonly #maxEntries: number
   readonly #onEvent: ((event: DiscoveryEvent) => void) | undefined
   readonly #onStoreError: ((error: unknown) => void) | undefined
-  readonly #stats: DiscoveryStats = { hits: 0, misses: 0, probes: 0, remembered: 0, forgotten: 0 }
+  readonly #stats: DiscoveryStats = { hits: 0, misses: 0, probes: 0, remembered: 0, forgotten: 0, evicted: 0 }
+  /** Store keys this instance wrote, least recently used first (a Map keeps insertion order). */
+  readonly #index: Map<string, true> = new Map()
 
   constructor(options: DiscoveryOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('createDiscovery: options are required')
@@ -169,10 +230,22 @@ class DiscoveryImpl implements Discovery {
     const namespace = options.namespace ?? DEFAULT_NAMESPACE
     if (typeof namespace !== 'string') throw new TypeError('discovery.namespace must be a string')
     const header = options.header ?? DEFAULT_HEADER
-    if (header !== false && (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))) {
+    if (header !== false && (typeof header !== 'string' || !TOKEN.test(header))) {
       throw new TypeError('discovery.header must be a header name or false')
     }
     if (options.isSuccess !== undefined && typeof options.isSuccess !== 'function') throw new TypeError('discovery.isSuccess must be a function')
+    const successStatuses = parseStatuses(options.successStatuses ?? DEFAULT_SUCCESS_STATUSES)
+    const replay = options.replay ?? 'idempotent'
+    if (replay !== 'idempotent' && replay !== 'all') throw new TypeError(`discovery.replay must be 'idempotent' or 'all'`)
+    const keyHeaders = options.keyHeaders ?? []
+    if (!Array.isArray(keyHeaders)) throw new TypeError('discovery.keyHeaders must be a list of header names')
+    keyHeaders.forEach((name, i) => {
+      if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`discovery.keyHeaders[${i}] must be a header name`)
+    })
+    const keyQuery = options.keyQuery ?? false
+    if (typeof keyQuery !== 'boolean') throw new TypeError('discovery.keyQuery must be a boolean')
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
+    if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new RangeError('discovery.maxEntries must be a positive integer')
     this.#endpoints = [...endpoints]
     this.#store = store
     this.#transport = transport
@@ -180,7 +253,12 @@ class DiscoveryImpl implements Discovery {
     this.#maxBodyBytes = maxBodyBytes
     this.#namespace = namespace
     this.#header = header === false ? false : header.toLowerCase()
-    this.#isSuccess = options.isSuccess ?? isOk
+    this.#isSuccess = options.isSuccess ?? successStatuses
+    this.#replayAll = replay === 'all'
+    // Deduplicated and sorted, so `['X-Tenant', 'authorization']` and its reverse key alike.
+    this.#keyHeaders = [...new Set(keyHeaders.map((h) => h.toLowerCase()))].sort()
+    this.#keyQuery = keyQuery
+    this.#maxEntries = maxEntries
     this.#onEvent = options.onEvent
     this.#onStoreError = options.onStoreError
   }
@@ -193,7 +271,9 @@ class DiscoveryImpl implements Discovery {
   }
 
   async forget(prefix = ''): Promise<number> {
-    return this.#store.clear(this.#namespace + prefix)
+    const full = this.#namespace + prefix
+    for (const key of [...this.#index.keys()]) if (key.startsWith(full)) this.#index.delete(key)
+    return this.#store.clear(full)
   }
 
   clear(): Promise<number> {
@@ -216,22 +296,26 @@ class DiscoveryImpl implements Discovery {
 
   async #handle(ex: Exchange): Promise<void> {
     const body = await this.#readBody(ex)
-    const { method, target } = ex.request
-    const key = `${method} ${target} #${await payloadHash(body)}`
+    const key = await this.#key(ex, body)
     const storeKey = this.#namespace + key
+    // RFC 9110 §9.2.2: only idempotent requests may be repeated without changing the outcome.
+    const replayable = this.#replayAll || IDEMPOTENT.has(ex.request.method.toUpperCase())
+    const candidates = replayable ? this.#endpoints : this.#endpoints.slice(0, 1)
     let remembered: string | undefined
     try {
       remembered = await this.#read(storeKey)
     } catch (err) {
       this.#storeError(err)
     }
+    // Expired or deleted elsewhere: it no longer counts against this instance's maxEntries.
+    if (remembered === undefined) this.#index.delete(storeKey)
     if (remembered !== undefined && !this.#endpoints.includes(remembered)) {
       await this.#forget(storeKey, key, remembered, 'not configured')
       remembered = undefined
     }
     if (remembered === undefined) {
       this.#stats.misses++
-      return this.#probe(ex, key, storeKey, body, this.#endpoints, undefined, undefined)
+      return this.#probe(ex, key, storeKey, body, candidates, undefined, undefined)
     }
     let response: UpstreamResponse | undefined
     let error: unknown
@@ -240,20 +324,24 @@ class DiscoveryImpl implements Discovery {
     } catch (err) {
       error = err
     }
-    if (response && this.#isSuccess(response.status)) {
+    if (response && (isAuthFailure(response.status) || this.#isSuccess(response.status))) {
+      // A 401/403 says who is asking, not where the route lives: pass it through, keep the route.
       this.#stats.hits++
-      this.#emit({ type: 'hit', key, endpoint: remembered })
+      this.#touch(storeKey)
+      const reason = isAuthFailure(response.status) ? `status ${response.status}` : undefined
+      this.#emit(reason === undefined ? { type: 'hit', key, endpoint: remembered } : { type: 'hit', key, endpoint: remembered, reason })
       return this.#respond(ex, response, 'hit')
     }
     await this.#forget(storeKey, key, remembered, response ? `status ${response.status}` : errorReason(error))
     this.#stats.misses++
     // The endpoint that just failed is not asked again in this request (it may not be idempotent);
-    // its answer stays the last answer until another endpoint answers.
-    const others = this.#endpoints.filter((e) => e !== remembered)
+    // its answer stays the last answer until another endpoint answers. A request that may not be
+    // replayed gets that answer (or error) as it is.
+    const others = replayable ? this.#endpoints.filter((e) => e !== remembered) : []
     return this.#probe(ex, key, storeKey, body, others, response, error)
   }
 
-  /** Tries `endpoints` in order; answers with the first success, else with the last answer. */
+  /** Tries `endpoints` in order; answers with the first success or 401/403, else with the last answer. */
   async #probe(
     ex: Exchange,
     key: string,
@@ -278,6 +366,12 @@ class DiscoveryImpl implements Discovery {
         continue
       }
       this.#emit({ type: 'probed', key, endpoint, reason: `status ${response.status}` })
+      if (isAuthFailure(response.status)) {
+        // Hardening item 11: an unauthenticated probe must not pin the route to a catch-all that
+        // answers 200, so a 401/403 ends the search and is never remembered.
+        last?.cancel()
+        return this.#respond(ex, response, 'probe')
+      }
       if (this.#isSuccess(response.status)) {
         last?.cancel()
         // The store write runs alongside the response: a slow store must not delay the first byte.
@@ -296,6 +390,22 @@ class DiscoveryImpl implements Discovery {
     throw lastError ?? new BadGatewayError()
   }
 
+  /** `METHOD path #sha256(body)`, then the query with `keyQuery`, then ` @sha256(keyHeaders values)`. */
+  async #key(ex: Exchange, body: Uint8Array | undefined): Promise<string> {
+    const { method, path, target } = ex.request
+    let key = `${method} ${this.#keyQuery ? target : path} #${await payloadHash(body)}`
+    if (this.#keyHeaders.length > 0) {
+      const headers = ex.request.headers
+      // Object.hasOwn: a header named `constructor` or `__proto__` must not read Object.prototype.
+      const values = this.#keyHeaders.map((name) => {
+        const value = Object.hasOwn(headers, name) ? headers[name] : undefined
+        return value === undefined ? null : Array.isArray(value) ? value.map(String) : String(value)
+      })
+      key += ` @${await payloadHash(encodeText(JSON.stringify([this.#keyHeaders, values])))}`
+    }
+    return key
+  }
+
   async #readBody(ex: Exchange): Promise<Uint8Array | undefined> {
     const headers = ex.request.headers
     const length = headers['content-length']
@@ -308,7 +418,7 @@ class DiscoveryImpl implements Discovery {
 
   async #respond(ex: Exchange, response: UpstreamResponse, how: 'hit' | 'probe'): Promise<void> {
     const headers = definedHeaders(response.headers)
-    if (this.#header) headers[this.#header] = how
+    if (this.#header) setOwn(headers, this.#header, how)
     try {
       await ex.respond(response.status, headers, response.body)
     } catch (err) {
@@ -328,10 +438,36 @@ class DiscoveryImpl implements Discovery {
     }
   }
 
+  /** Marks a key this instance wrote as just used (hits do not write to the store). */
+  #touch(storeKey: string): void {
+    if (this.#index.delete(storeKey)) this.#index.set(storeKey, true)
+  }
+
   async #remember(storeKey: string, key: string, endpoint: string): Promise<void> {
+    // Hardening item 13: the index is updated synchronously, so concurrent requests never let it
+    // (or the keys this instance holds in the store) grow past maxEntries.
+    const evicted: string[] = []
+    if (!this.#index.delete(storeKey)) {
+      while (this.#index.size >= this.#maxEntries) {
+        const oldest = this.#index.keys().next().value as string
+        this.#index.delete(oldest)
+        evicted.push(oldest)
+      }
+    }
+    this.#index.set(storeKey, true)
+    for (const old of evicted) {
+      try {
+        await this.#store.delete(old)
+      } catch (err) {
+        this.#storeError(err)
+      }
+      this.#stats.evicted++
+      this.#emit({ type: 'forgotten', key: old.slice(this.#namespace.length), reason: 'evicted' })
+    }
     try {
       await this.#store.set(storeKey, encodeJson({ endpoint }), { ttlMs: this.#ttlMs })
     } catch (err) {
+      this.#index.delete(storeKey)
       this.#storeError(err)
       return
     }
@@ -340,6 +476,7 @@ class DiscoveryImpl implements Discovery {
   }
 
   async #forget(storeKey: string, key: string, endpoint: string, reason: string): Promise<void> {
+    this.#index.delete(storeKey)
     try {
       await this.#store.delete(storeKey)
     } catch (err) {
@@ -367,8 +504,29 @@ class DiscoveryImpl implements Discovery {
   }
 }
 
-function isOk(status: number): boolean {
-  return status === 200
+/** RFC 9110 §9.2.2 idempotent methods: the ones probing may send to several endpoints. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+/** RFC 9110 §5.6.2 token: a header name. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+function isAuthFailure(status: number): boolean {
+  return status === 401 || status === 403
+}
+
+/** Compiles `successStatuses` into a predicate; throws a TypeError naming the bad entry. */
+function parseStatuses(list: readonly StatusPattern[]): (status: number) => boolean {
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TypeError(`discovery.successStatuses must be a non-empty list of status codes or classes such as '2xx'`)
+  }
+  const codes = new Set<number>()
+  const classes = new Set<number>()
+  list.forEach((entry: unknown, i) => {
+    if (typeof entry === 'number' && Number.isInteger(entry) && entry >= 100 && entry <= 599) codes.add(entry)
+    else if (typeof entry === 'string' && /^[1-5]xx$/i.test(entry)) classes.add(Number(entry[0]))
+    else throw new TypeError(`discovery.successStatuses[${i}] must be a status code (100-599) or a class such as '2xx', got ${JSON.stringify(entry)}`)
+  })
+  return (status) => codes.has(status) || classes.has(Math.floor(status / 100))
 }
 
 function isHttpUrl(value: unknown): boolean {
@@ -388,6 +546,11 @@ function errorReason(err: unknown): string {
 
 function definedHeaders(headers: HeaderRecord): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = value
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) setOwn(out, name, value)
   return out
+}
+
+/** `obj[name] = value` that also works for `__proto__` (plain assignment would set the prototype). */
+function setOwn(obj: Record<string, string | string[]>, name: string, value: string | string[]): void {
+  Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true })
 }

@@ -2,7 +2,9 @@ export {
   createDiscovery,
   DEFAULT_HEADER,
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_ENTRIES,
   DEFAULT_NAMESPACE,
+  DEFAULT_SUCCESS_STATUSES,
   DEFAULT_TTL_MS,
   type Discovery,
   type DiscoveryEvent,
@@ -10,6 +12,8 @@ export {
   type DiscoveryStats,
   type DiscoveryTransport,
   type RememberedRoute,
+  type ReplayMode,
+  type StatusPattern,
 } from './discovery.ts'
 export { canonicalJson, MAX_CANONICAL_DEPTH, payloadHash } from './payload-hash.ts'
 export {

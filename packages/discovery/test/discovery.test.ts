@@ -54,7 +54,7 @@ async function setup(handlers: (UpstreamHandler | 'dead')[], options: Partial<Di
 
 const counts = (upstreams: Upstream[]): number[] => upstreams.map((u) => u.count)
 
-describe('first-200 discovery over real upstreams', () => {
+describe('discovery over real upstreams', () => {
   it('forwards to the first endpoint that answers 200 and leaves later ones alone', async () => {
     const s = await setup([answer(404, 'a'), answer(500, 'b'), answer(200, 'c', { 'x-from': 'c' }), answer(200, 'd')])
     const res = await send(s.url('/things?x=1'))
@@ -70,7 +70,7 @@ describe('first-200 discovery over real upstreams', () => {
       ['probed', 'status 200'],
       ['remembered', undefined],
     ])
-    expect(s.discovery.stats()).toEqual({ hits: 0, misses: 1, probes: 3, remembered: 1, forgotten: 0 })
+    expect(s.discovery.stats()).toEqual({ hits: 0, misses: 1, probes: 3, remembered: 1, forgotten: 0, evicted: 0 })
   })
 
   it('passes the last answer through when no endpoint says 200, and remembers nothing', async () => {
@@ -84,11 +84,20 @@ describe('first-200 discovery over real upstreams', () => {
     expect(counts(s.upstreams)).toEqual([2, 2])
   })
 
-  it('treats other 2xx answers as "not this endpoint"', async () => {
+  it('ends the search at any 2xx by default and remembers it', async () => {
     const s = await setup([answer(204, ''), answer(200, 'ok')])
+    const res = await send(s.url('/x'))
+    expect(res.status).toBe(204)
+    expect(counts(s.upstreams)).toEqual([1, 0])
+    expect((await s.discovery.list()).map((r) => r.endpoint)).toEqual([s.upstreams[0].origin])
+  })
+
+  it('successStatuses: [200] restores first-200 (other 2xx mean "not this endpoint")', async () => {
+    const s = await setup([answer(204, ''), answer(200, 'ok')], { successStatuses: [200] })
     const res = await send(s.url('/x'))
     expect(res.status).toBe(200)
     expect(res.body).toBe('ok')
+    expect(counts(s.upstreams)).toEqual([1, 1])
   })
 
   it('sends the last endpoint that answered when later endpoints are unreachable', async () => {
@@ -160,12 +169,24 @@ describe('remembered routes', () => {
       expect(res.headers['x-switchboard-discovery']).toBe('hit')
     }
     expect(counts(s.upstreams)).toEqual([1, 4, 0])
-    expect(s.discovery.stats()).toEqual({ hits: 3, misses: 1, probes: 2, remembered: 1, forgotten: 0 })
+    expect(s.discovery.stats()).toEqual({ hits: 3, misses: 1, probes: 2, remembered: 1, forgotten: 0, evicted: 0 })
     expect(s.events.filter((e) => e.type === 'hit')).toHaveLength(3)
   })
 
-  it('keys routes by method, path and query', async () => {
+  it('keys routes by method and path; the query is forwarded but not keyed', async () => {
     const s = await setup([answer(404), answer(200)])
+    await send(s.url('/r?q=1'))
+    await send(s.url('/r?q=2'))
+    await send(s.url('/r?q=1'), { method: 'DELETE' })
+    await send(s.url('/r?q=3'))
+    expect(counts(s.upstreams)).toEqual([2, 4])
+    expect(s.upstreams[1].requests.map((r) => r.url)).toEqual(['/r?q=1', '/r?q=2', '/r?q=1', '/r?q=3'])
+    const keys = (await s.discovery.list()).map((r) => r.key.split(' #')[0]).sort()
+    expect(keys).toEqual(['DELETE /r', 'GET /r'])
+  })
+
+  it('keyQuery: true keys routes by method, path and query', async () => {
+    const s = await setup([answer(404), answer(200)], { keyQuery: true })
     await send(s.url('/r?q=1'))
     await send(s.url('/r?q=2'))
     await send(s.url('/r?q=1'), { method: 'DELETE' })
@@ -275,8 +296,8 @@ describe('remembered routes', () => {
 })
 
 describe('request bodies', () => {
-  it('replays the body byte for byte to every endpoint it tries', async () => {
-    const s = await setup([answer(404), answer(200, 'b'), answer(200, 'c')])
+  it('replays the body byte for byte to every endpoint it tries (replay: all)', async () => {
+    const s = await setup([answer(404), answer(200, 'b'), answer(200, 'c')], { replay: 'all' })
     const body = randomBytes(64 * 1024)
     body[0] = 0xff // never valid UTF-8: hashed raw
     const res = await send(s.url('/upload'), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
@@ -310,7 +331,7 @@ describe('request bodies', () => {
   })
 
   it('remembers JSON payloads regardless of key order and whitespace', async () => {
-    const s = await setup([answer(404), answer(200)])
+    const s = await setup([answer(404), answer(200)], { replay: 'all' })
     const post = (body: string) => send(s.url('/json'), { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     expect((await post('{"name":"log_file.log","path":"c:/logs","opts":{"a":1,"b":[1,2]}}')).headers['x-switchboard-discovery']).toBe('probe')
     expect((await post('{ "opts": { "b": [1, 2], "a": 1 }, "path": "c:/logs", "name": "log_file.log" }')).headers['x-switchboard-discovery']).toBe('hit')
@@ -363,9 +384,9 @@ describe('options and failure modes (in-process)', () => {
     expect(s.discovery.stats()).toMatchObject({ remembered: 0, misses: 1 })
   })
 
-  it('header: false adds no header; isSuccess widens what counts as found', async () => {
-    const s = await setup([answer(404), answer(201, 'created')], { header: false, isSuccess: (st) => st >= 200 && st < 300 })
-    const res = await send(s.url('/h'), { method: 'POST', body: 'x' })
+  it('header: false adds no header; isSuccess overrides successStatuses', async () => {
+    const s = await setup([answer(204, ''), answer(201, 'created')], { header: false, successStatuses: ['2xx'], isSuccess: (st) => st === 201 })
+    const res = await send(s.url('/h'), { method: 'PUT', body: 'x' })
     expect(res.status).toBe(201)
     expect(res.headers['x-switchboard-discovery']).toBeUndefined()
     expect(await s.discovery.list()).toHaveLength(1)
@@ -380,7 +401,7 @@ describe('options and failure modes (in-process)', () => {
 describe('the README example transport (fetch)', () => {
   it('discovers, remembers and replays a JSON body', async () => {
     const { fetchTransport } = await import('./fetch-transport.ts')
-    const s = await setup([answer(404), answer(200, 'found')], { transport: fetchTransport })
+    const s = await setup([answer(404), answer(200, 'found')], { transport: fetchTransport, replay: 'all' })
     const body = '{"name":"backup_log.log","path":"d:/backup/logs"}'
     const res = await send(s.url('/get_log_files'), { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     expect(res.status).toBe(200)

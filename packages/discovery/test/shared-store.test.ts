@@ -57,7 +57,8 @@ describe('remembered routes in SQLite', () => {
     const body = JSON.stringify({ name: 'log_file.log', path: 'c:/logs' })
     const first = await sqliteStore({ path, sweepIntervalMs: 0 })
     const before = await instance([a.origin, b.origin], first)
-    expect((await send(`${before.url}/get_log_files`, { method: 'POST', body })).headers['x-switchboard-discovery']).toBe('probe')
+    // PUT: idempotent, so it is probed (a POST would go to the first endpoint only).
+    expect((await send(`${before.url}/get_log_files`, { method: 'PUT', body })).headers['x-switchboard-discovery']).toBe('probe')
     expect([a.count, b.count]).toEqual([1, 1])
     await before.remembered()
     await first.close()
@@ -65,7 +66,7 @@ describe('remembered routes in SQLite', () => {
     const reopened = await sqliteStore({ path, sweepIntervalMs: 0 })
     cleanups.push(() => reopened.close())
     const after = await instance([a.origin, b.origin], reopened)
-    const res = await send(`${after.url}/get_log_files`, { method: 'POST', body })
+    const res = await send(`${after.url}/get_log_files`, { method: 'PUT', body })
     expect(res.status).toBe(200)
     expect(res.headers['x-switchboard-discovery']).toBe('hit')
     expect([a.count, b.count]).toEqual([1, 2])
