@@ -1,4 +1,6 @@
 import {
+  BadGatewayError,
+  GatewayError,
   HOP_BY_HOP_FIELDS,
   isGatewayError,
   type Exchange,
@@ -11,11 +13,13 @@ import {
 import { memoryStore } from '@switchboard/store'
 import { parseCacheControl } from './cache-control.ts'
 import { decodeRecord, encodeRecord, type CacheEntry, type StoredHeaders, type VaryStub } from './entry.ts'
+import { cacheUrl, purgeUrl } from './key.ts'
 import {
   assessStored,
   currentAge,
   freshnessLifetime,
   isStorable,
+  mustRevalidate,
   notModified,
   staleWindows,
   varyKey,
@@ -52,8 +56,28 @@ export interface CacheOptions {
   key?: (ex: Exchange) => string
   /** Concurrent identical misses in this process make one upstream request. @default true */
   coalesce?: boolean
-  /** How long a coalesced request waits for the first one before going upstream itself. @default 10_000 */
+  /**
+   * How long a coalesced request waits for the first request's response head (or its outcome)
+   * before going upstream itself. Bounded short so one hung upstream request cannot hold every
+   * identical request hostage. @default DEFAULT_COALESCE_WAIT_MS (1_000)
+   */
   coalesceWaitMs?: number
+  /**
+   * Once the first request's head arrived and its response is being stored, how much longer a
+   * coalesced request waits for the stored entry to be complete before going upstream itself.
+   * The first response's body is stored as it is written to the first client, so a slow or
+   * non-reading first client would otherwise pace every follower; this bound caps that.
+   * @default DEFAULT_COALESCE_BODY_WAIT_MS (1_000)
+   */
+  coalesceBodyWaitMs?: number
+  /**
+   * Responses carrying `Set-Cookie`: `'never'` leaves them unstored (a cookie is usually a
+   * per-user session or CSRF token, and a page that comes with one is usually personalised);
+   * `'strip'` stores them without `Set-Cookie` (the client whose request fetched it still receives
+   * it; hits never do). Use `'strip'` only when the upstream sets cookies on otherwise public,
+   * identical responses (analytics, load-balancer affinity). @default 'never'
+   */
+  storeSetCookie?: 'never' | 'strip'
   /** Which status header to send: `X-Cache: HIT`, RFC 9211 `Cache-Status`, or both. @default 'x-cache' */
   statusHeader?: 'x-cache' | 'cache-status' | 'both'
   /** Prefix of every store key. @default 'cache:' */
@@ -75,12 +99,14 @@ export interface CacheStats {
   stale: number
   /** Stored responses confirmed by a 304 from the upstream. */
   revalidated: number
-  /** Requests the cache did not handle (unsafe methods, `Range`, upgrades). */
+  /** Requests the cache did not handle (unsafe methods, `Range`, upgrades, a `Host` that cannot be keyed). */
   bypass: number
   /** Responses written to the store. */
   stores: number
   /** Requests that waited for an identical in-flight request instead of going upstream at once. */
   coalesced: number
+  /** Coalesced requests that stopped waiting (`coalesceWaitMs` / `coalesceBodyWaitMs`) and went upstream themselves. */
+  coalesceTimeouts: number
 }
 
 /**
@@ -104,8 +130,10 @@ export interface HttpCache {
 
 /** Default {@link CacheOptions.maxObjectBytes}: 1 MiB. @example cache({ maxObjectBytes: 4 * DEFAULT_MAX_OBJECT_BYTES }) */
 export const DEFAULT_MAX_OBJECT_BYTES: number = 1 << 20
-/** Default {@link CacheOptions.coalesceWaitMs}: 10 s. @example cache({ coalesceWaitMs: DEFAULT_COALESCE_WAIT_MS / 2 }) */
-export const DEFAULT_COALESCE_WAIT_MS: number = 10_000
+/** Default {@link CacheOptions.coalesceWaitMs}: 1 s. @example cache({ coalesceWaitMs: DEFAULT_COALESCE_WAIT_MS / 2 }) */
+export const DEFAULT_COALESCE_WAIT_MS: number = 1_000
+/** Default {@link CacheOptions.coalesceBodyWaitMs}: 1 s. @example cache({ coalesceBodyWaitMs: 2 * DEFAULT_COALESCE_BODY_WAIT_MS }) */
+export const DEFAULT_COALESCE_BODY_WAIT_MS: number = 1_000
 
 /**
  * Creates a shared RFC 9111 cache over a {@link Store}: freshness, validation, `Vary`,
@@ -136,16 +164,24 @@ class SharedCache implements HttpCache {
   #keyHook: ((ex: Exchange) => string) | undefined
   #coalesce: boolean
   #coalesceWaitMs: number
+  #coalesceBodyWaitMs: number
+  #stripSetCookie: boolean
   #statusHeader: 'x-cache' | 'cache-status' | 'both'
   #namespace: string
   #now: () => number
-  #stats: CacheStats = { hits: 0, misses: 0, stale: 0, revalidated: 0, bypass: 0, stores: 0, coalesced: 0 }
-  #inflight = new Map<string, Promise<void>>()
+  #stats: CacheStats = { hits: 0, misses: 0, stale: 0, revalidated: 0, bypass: 0, stores: 0, coalesced: 0, coalesceTimeouts: 0 }
+  #inflight = new Map<string, Flight>()
   #refreshing = new Set<string>()
   #background = new Set<Promise<unknown>>()
 
   constructor(options: CacheOptions) {
-    const { ttlMs, maxObjectBytes = DEFAULT_MAX_OBJECT_BYTES, coalesceWaitMs = DEFAULT_COALESCE_WAIT_MS } = options
+    const {
+      ttlMs,
+      maxObjectBytes = DEFAULT_MAX_OBJECT_BYTES,
+      coalesceWaitMs = DEFAULT_COALESCE_WAIT_MS,
+      coalesceBodyWaitMs = DEFAULT_COALESCE_BODY_WAIT_MS,
+      storeSetCookie = 'never',
+    } = options
     if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs >= 0)) {
       throw new RangeError('cache.ttlMs must be a non-negative number')
     }
@@ -154,6 +190,12 @@ class SharedCache implements HttpCache {
     }
     if (!(Number.isFinite(coalesceWaitMs) && coalesceWaitMs >= 0)) {
       throw new RangeError('cache.coalesceWaitMs must be a non-negative number')
+    }
+    if (!(Number.isFinite(coalesceBodyWaitMs) && coalesceBodyWaitMs >= 0)) {
+      throw new RangeError('cache.coalesceBodyWaitMs must be a non-negative number')
+    }
+    if (storeSetCookie !== 'never' && storeSetCookie !== 'strip') {
+      throw new RangeError("cache.storeSetCookie must be 'never' or 'strip'")
     }
     const statusHeader = options.statusHeader ?? 'x-cache'
     if (!['x-cache', 'cache-status', 'both'].includes(statusHeader)) {
@@ -171,6 +213,8 @@ class SharedCache implements HttpCache {
     this.#keyHook = options.key
     this.#coalesce = options.coalesce ?? true
     this.#coalesceWaitMs = coalesceWaitMs
+    this.#coalesceBodyWaitMs = coalesceBodyWaitMs
+    this.#stripSetCookie = storeSetCookie === 'strip'
     this.#statusHeader = statusHeader
     this.#namespace = options.namespace ?? 'cache:'
     this.#now = options.now ?? Date.now
@@ -184,7 +228,7 @@ class SharedCache implements HttpCache {
   }
 
   async purge(url: string): Promise<boolean> {
-    const primary = this.#namespace + url
+    const primary = this.#namespace + purgeUrl(url, false)
     const existed = await this.#store.delete(primary)
     // Variant keys are unreachable once the primary record is gone; clearing them just frees space.
     const variants = await this.#store.clear(`${primary} `)
@@ -192,7 +236,7 @@ class SharedCache implements HttpCache {
   }
 
   purgePrefix(prefix: string): Promise<number> {
-    return this.#store.clear(this.#namespace + prefix)
+    return this.#store.clear(this.#namespace + purgeUrl(prefix, true))
   }
 
   stats(): CacheStats {
@@ -217,9 +261,16 @@ class SharedCache implements HttpCache {
       this.#label(ex.responseHeaders, 'BYPASS', 'fwd=bypass')
       return next()
     }
+    const url = this.#url(ex)
+    if (url === undefined) {
+      // A Host outside RFC 3986 authority syntax (or a non-origin-form target) has no unambiguous
+      // key: never store or serve it from the cache.
+      this.#stats.bypass++
+      this.#label(ex.responseHeaders, 'BYPASS', 'fwd=bypass; detail=key')
+      return next()
+    }
     const arrived = this.#now()
     const requestCc = parseCacheControl(headers['cache-control'])
-    const url = this.#url(ex)
     const extras = this.#extras(ex)
     let found = await this.#lookup(ex, url, extras)
     let verdict = found && this.#assess(ex, found.entry)
@@ -227,13 +278,14 @@ class SharedCache implements HttpCache {
     // RFC 9111 §5.2.1.7: nothing usable without going upstream → 504.
     if (requestCc['only-if-cached'] !== undefined) return this.#notCached(ex)
 
-    let release: (() => void) | undefined
+    let flight: Leader | undefined
     const coalesceKey = `${url} ${extras}`
     if (this.#coalesce && verdict?.usability !== 'unusable') {
       const pending = this.#inflight.get(coalesceKey)
       if (pending) {
         this.#stats.coalesced++
-        await waitBounded(pending, this.#coalesceWaitMs)
+        const followed = await this.#follow(pending)
+        if (!followed) this.#stats.coalesceTimeouts++
         found = await this.#lookup(ex, url, extras)
         verdict = found && this.#assess(ex, found.entry)
         if (found && verdict?.usability === 'revalidate' && found.entry.responseTime >= arrived) {
@@ -243,18 +295,33 @@ class SharedCache implements HttpCache {
         }
         if (found && verdict && (await this.#answerFromStore(ex, url, extras, found, verdict))) return
         // The leader's response was not stored (uncacheable, too big, failed): go upstream alone.
+        // When the leader is stuck instead (no head, or a body paced by a slow client), this
+        // request takes over, so later arrivals wait on a live request rather than the stuck one.
+        if (!followed && this.#inflight.get(coalesceKey) === pending) flight = this.#lead(coalesceKey)
       } else {
-        release = this.#lead(coalesceKey)
+        flight = this.#lead(coalesceKey)
       }
     }
+    const leader = flight ?? NOT_LEADING
     if (found && verdict?.usability === 'revalidate') {
       try {
-        return await this.#revalidate(ex, url, extras, found.entry, verdict)
+        return await this.#revalidate(ex, url, extras, found.entry, verdict, leader)
       } finally {
-        release?.()
+        leader.release()
       }
     }
-    return this.#miss(ex, next, url, extras, release ?? noop)
+    return this.#miss(ex, next, url, extras, leader)
+  }
+
+  /**
+   * Waits for a leader: up to `coalesceWaitMs` for its head, then (when it is storing) up to
+   * `coalesceBodyWaitMs` for the stored entry. False when a bound ran out.
+   */
+  async #follow(flight: Flight): Promise<boolean> {
+    const first = await raceTimeout([flight.done.then(() => 'done' as const), flight.head.then(() => 'head' as const)], this.#coalesceWaitMs)
+    if (first === 'done') return true
+    if (first === undefined) return false
+    return (await raceTimeout([flight.done.then(() => 'done' as const)], this.#coalesceBodyWaitMs)) === 'done'
   }
 
   /** Serves a stored response when the verdict allows it; false when the caller must go upstream. */
@@ -278,7 +345,8 @@ class SharedCache implements HttpCache {
     }
   }
 
-  async #miss(ex: Exchange, next: () => Promise<void>, url: string, extras: string, release: () => void): Promise<void> {
+  async #miss(ex: Exchange, next: () => Promise<void>, url: string, extras: string, leader: Leader): Promise<void> {
+    const release = leader.release
     this.#stats.misses++
     this.#label(ex.responseHeaders, 'MISS', 'fwd=uri-miss')
     const request = { method: ex.request.method, headers: ex.request.headers }
@@ -303,6 +371,7 @@ class SharedCache implements HttpCache {
           return false
         }
         capture = new Capture(this.#maxObjectBytes)
+        leader.head()
         return true
       },
       onData: (chunk) => {
@@ -335,30 +404,55 @@ class SharedCache implements HttpCache {
     }
   }
 
-  async #revalidate(ex: Exchange, url: string, extras: string, entry: CacheEntry, verdict: Assessment): Promise<void> {
+  async #revalidate(
+    ex: Exchange,
+    url: string,
+    extras: string,
+    entry: CacheEntry,
+    verdict: Assessment,
+    leader: Leader,
+  ): Promise<void> {
     const requestTime = this.#now()
     let upstream: UpstreamResponse
     try {
       upstream = await ex.fetchUpstream(conditionalInit(entry))
     } catch (err) {
       if (verdict.staleIfError && isServerFailure(err)) return this.#serveStaleOnError(ex, entry, verdict)
+      const stale = verdict.ageMs >= verdict.lifetimeMs
+      if (stale && isServerFailure(err) && mustRevalidate(parseCacheControl(entry.headers['cache-control']))) {
+        // RFC 9111 §5.2.2.2 (must-revalidate), §5.2.2.8 (proxy-revalidate), §5.2.2.10 (s-maxage):
+        // a disconnected cache MUST NOT reuse the stale response and SHOULD answer 504.
+        throw new GatewayError(504, 'ERR_MUST_REVALIDATE', 'Stored response is stale and the upstream could not validate it', {
+          cause: err,
+        })
+      }
       throw err
     }
     const responseTime = this.#now()
+    if (!isFinalStatus(upstream.status)) {
+      // Never store or serve a status outside 200–599 (the gateway makes it a 502 on its own path;
+      // here the cache called fetchUpstream itself, so it must not crash or relay it either).
+      upstream.cancel()
+      if (verdict.staleIfError) return this.#serveStaleOnError(ex, entry, verdict)
+      throw new BadGatewayError({ details: { reason: 'invalid upstream status' } })
+    }
     if (upstream.status >= 500 && verdict.staleIfError) {
       upstream.cancel()
       return this.#serveStaleOnError(ex, entry, verdict)
     }
+    leader.head()
     const request = { method: 'GET', headers: ex.request.headers }
     if (upstream.status === 304) {
       upstream.cancel()
       const refreshed = refresh(entry, upstream.headers, requestTime, responseTime)
       this.#stats.revalidated++
       if (this.#shouldStore(request, refreshed, refreshed.headers)) await this.#write(url, extras, request.headers, refreshed)
+      // Followers need the stored entry, not this client's copy: release before writing to it.
+      leader.release()
       return this.#serve(ex, refreshed, 'REVALIDATED', this.#assess(ex, refreshed))
     }
     this.#stats.misses++
-    return this.#forward(ex, url, extras, upstream, requestTime, responseTime)
+    return this.#forward(ex, url, extras, upstream, requestTime, responseTime, leader)
   }
 
   /** Writes a response fetched with fetchUpstream to the client, storing it when allowed. */
@@ -369,6 +463,7 @@ class SharedCache implements HttpCache {
     upstream: UpstreamResponse,
     requestTime: number,
     responseTime: number,
+    leader: Leader,
   ): Promise<void> {
     const request = { method: 'GET', headers: ex.request.headers }
     const meta: PolicyResponse = { status: upstream.status, headers: storedHeaders(upstream.headers), requestTime, responseTime }
@@ -407,6 +502,7 @@ class SharedCache implements HttpCache {
     if (complete && capture) {
       await this.#write(url, extras, request.headers, { kind: 'entry', ...meta, headers: meta.headers as StoredHeaders, body: capture.bytes() })
     }
+    leader.release()
   }
 
   #refreshInBackground(ex: Exchange, url: string, extras: string, found: Found): void {
@@ -418,6 +514,7 @@ class SharedCache implements HttpCache {
       // Not tied to the client: the response may be long gone when this settles.
       const upstream = await ex.fetchUpstream(conditionalInit(found.entry))
       const responseTime = this.#now()
+      if (!isFinalStatus(upstream.status)) return upstream.cancel()
       if (upstream.status === 304) {
         upstream.cancel()
         const refreshed = refresh(found.entry, upstream.headers, requestTime, responseTime)
@@ -453,7 +550,8 @@ class SharedCache implements HttpCache {
         // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and
         // the same-origin Location / Content-Location URIs.
         if (status >= 200 && status < 400) {
-          const urls = [this.#url(ex)]
+          const target = this.#url(ex)
+          const urls = target === undefined ? [] : [target]
           for (const name of ['location', 'content-location']) {
             const value = headers[name]
             const other = sameOrigin(ex, Array.isArray(value) ? value[0] : value)
@@ -512,7 +610,9 @@ class SharedCache implements HttpCache {
 
   /** Storable (RFC 9111 §3), fits the size limit, and worth keeping (fresh, validatable or usable stale). */
   #shouldStore(request: { method: string; headers: HeaderRecord }, meta: PolicyResponse, raw: HeaderRecord): boolean {
-    if (!isStorable(request, meta)) return false
+    // storeSetCookie 'strip': judge (and later store, see #write) the response without Set-Cookie.
+    const judged = this.#stripSetCookie && meta.headers['set-cookie'] !== undefined ? { ...meta, headers: withoutSetCookie(meta.headers) } : meta
+    if (!isStorable(request, judged)) return false
     const length = Number(Array.isArray(raw['content-length']) ? raw['content-length'][0] : raw['content-length'])
     if (Number.isFinite(length) && length > this.#maxObjectBytes) return false
     return this.#storeTtlMs(meta) > 0
@@ -529,6 +629,9 @@ class SharedCache implements HttpCache {
   }
 
   async #write(url: string, extras: string, requestHeaders: HeaderRecord, entry: CacheEntry): Promise<void> {
+    // Never store a Set-Cookie: with 'never' such responses do not get here; with 'strip' the
+    // cookie goes to the client that caused the fetch only.
+    if (entry.headers['set-cookie'] !== undefined) entry = { ...entry, headers: withoutSetCookie(entry.headers) as StoredHeaders }
     const names = varyNames(entry.headers)
     if (names === '*') return
     const ttlMs = Math.max(1000, Math.ceil(this.#storeTtlMs(entry)))
@@ -565,19 +668,28 @@ class SharedCache implements HttpCache {
     }
   }
 
-  #lead(key: string): () => void {
-    let resolve!: () => void
-    const done = new Promise<void>((r) => (resolve = r))
-    this.#inflight.set(key, done)
-    return () => {
-      if (this.#inflight.get(key) === done) this.#inflight.delete(key)
-      resolve()
+  #lead(key: string): Leader {
+    let resolveHead!: () => void
+    let resolveDone!: () => void
+    const flight: Flight = {
+      head: new Promise<void>((r) => (resolveHead = r)),
+      done: new Promise<void>((r) => (resolveDone = r)),
+    }
+    this.#inflight.set(key, flight)
+    return {
+      head: resolveHead,
+      release: () => {
+        if (this.#inflight.get(key) === flight) this.#inflight.delete(key)
+        resolveHead()
+        resolveDone()
+      },
     }
   }
 
-  #url(ex: Exchange): string {
+  /** The URL part of the key, from the normalised Host and the raw target; undefined: bypass. */
+  #url(ex: Exchange): string | undefined {
     const { protocol, host, target } = ex.request
-    return `${protocol}://${host.toLowerCase()}${target}`
+    return cacheUrl(protocol, host, target)
   }
 
   #extras(ex: Exchange): string {
@@ -604,6 +716,22 @@ class SharedCache implements HttpCache {
     return promise
   }
 }
+
+/** An in-flight leading request, as followers see it. */
+interface Flight {
+  /** Settles when the leader's response head arrived and is being stored. */
+  readonly head: Promise<void>
+  /** Settles when the entry is stored, or when the leader will store nothing. */
+  readonly done: Promise<void>
+}
+
+/** The leader's side of a {@link Flight}. */
+interface Leader {
+  head(): void
+  release(): void
+}
+
+const NOT_LEADING: Leader = { head: noop, release: noop }
 
 interface Found {
   /** Store key of the entry. */
@@ -642,16 +770,36 @@ class Capture {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 const HOP_BY_HOP = new Set(HOP_BY_HOP_FIELDS)
-/** Never stored: our own status headers (a stored MISS would be replayed on every hit). */
-const NOT_STORED = new Set(['x-cache', 'cache-status'])
-/** RFC 9111 §3.2: fields a 304 must not overwrite in the stored response. */
-const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'content-range', 'content-type'])
+/**
+ * Never stored: our own status headers (a stored MISS would be replayed on every hit), and
+ * RFC 9111 §3.1: the fields specific to the proxy hop (`Proxy-Authenticate`,
+ * `Proxy-Authentication-Info`, `Proxy-Authorization`), since the key does not include the proxy.
+ */
+const NOT_STORED = new Set(['x-cache', 'cache-status', 'proxy-authenticate', 'proxy-authentication-info', 'proxy-authorization'])
+/**
+ * RFC 9111 §3.2: fields a 304 must not overwrite in the stored response. `Content-Length` is
+ * excluded by name (MUST); `Content-Range` is framing the recipient processes; `Content-Encoding`
+ * describes the stored bytes themselves, which a 304 does not resend ("fields the stored response
+ * depends upon"). Everything else in the 304 (other than the §3.1 fields dropped by
+ * `storedHeaders`) replaces the stored value, `Content-Type` included.
+ */
+const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'content-range'])
 const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified']
 const MIN_VALIDATABLE_KEEP_MS = 60_000
 const MAX_VALIDATABLE_KEEP_MS = 24 * 60 * 60 * 1000
 const STUB_MIN_TTL_MS = 60 * 60 * 1000
 
 function noop(): void {}
+
+/** RFC 9110 §15: a final status is a three-digit code from 200 to 599. */
+function isFinalStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599
+}
+
+function withoutSetCookie(headers: HeaderRecord): HeaderRecord {
+  const { 'set-cookie': _dropped, ...rest } = headers
+  return rest
+}
 
 function storedHeaders(headers: HeaderRecord): StoredHeaders {
   const connectionListed = new Set(
@@ -712,16 +860,19 @@ function sameOrigin(ex: Exchange, value: string | undefined): string | undefined
     const base = new URL(`${protocol}://${host}${path}`)
     const resolved = new URL(value, base)
     if (resolved.host !== base.host) return undefined
-    return `${protocol}://${host.toLowerCase()}${resolved.pathname}${resolved.search}`
+    return cacheUrl(protocol, host, `${resolved.pathname}${resolved.search}`)
   } catch {
     return undefined
   }
 }
 
-async function waitBounded(promise: Promise<void>, ms: number): Promise<void> {
+/** The first of `promises` to settle, or undefined after `ms`. */
+async function raceTimeout<T>(promises: Promise<T>[], ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+    return await Promise.race([...promises, new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms)
+      })])
   } finally {
     clearTimeout(timer)
   }

@@ -9,6 +9,18 @@ export const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([
   200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
 ])
 
+/**
+ * Final statuses whose caching semantics this cache implements (RFC 9110 §15, minus 206 and 304,
+ * which need range-aware storage or only refresh stored responses). RFC 9111 §5.2.2.3: a response
+ * with `must-understand` is stored only when its status is in this set, and then its `no-store` is
+ * ignored.
+ * @example UNDERSTOOD_STATUSES.has(299) // false
+ */
+export const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
+  200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410,
+  411, 412, 413, 414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504, 505,
+])
+
 /** Upper bound of heuristic freshness (10% of the time since `Last-Modified`): 24 h. @example freshnessLifetime(response, { heuristicCapMs: DEFAULT_HEURISTIC_CAP_MS / 24 }) */
 export const DEFAULT_HEURISTIC_CAP_MS: number = 24 * 60 * 60 * 1000
 
@@ -47,21 +59,30 @@ export interface FreshnessOptions {
 
 /**
  * Whether a *shared* cache may store `response` to `request` (RFC 9111 §3, §3.5). Only `GET` is
- * stored; `HEAD` is answered from stored `GET` responses. Beyond the RFC, responses carrying
- * `Set-Cookie` or `Vary: *` are never stored (the first would leak a session, the second can never
- * be reused).
+ * stored; `HEAD` is answered from stored `GET` responses; statuses outside 200–599, 206 and 304
+ * never are, nor `must-understand` responses with a status outside {@link UNDERSTOOD_STATUSES}.
+ * Beyond the RFC, responses carrying `Set-Cookie` or `Vary: *` are never stored (the first would
+ * leak a session, the second can never be reused); the middleware's `storeSetCookie: 'strip'`
+ * removes the cookie before asking.
  * @example isStorable({ method: 'GET', headers: {} }, { status: 200, headers: { 'cache-control': 'max-age=60' }, requestTime: 0, responseTime: 0 }) // true
  */
 export function isStorable(request: PolicyRequest, response: PolicyResponse): boolean {
   if (request.method !== 'GET') return false
   const { status, headers } = response
-  // 206 needs range-aware storage and 304 is only a refresh of something already stored.
-  if (status < 200 || status === 206 || status === 304) return false
+  // RFC 9111 §3: only final statuses; anything outside 200–599 is garbage, never stored.
+  if (!Number.isInteger(status) || status < 200 || status > 599) return false
+  // RFC 9111 §3.3/§3.4: 206 needs range-aware storage and combining, which this cache does not do;
+  // 304 is only a refresh of something already stored (§4.3.4).
+  if (status === 206 || status === 304) return false
   const reqCc = parseCacheControl(request.headers['cache-control'])
   if (reqCc['no-store']) return false
   const cc = parseCacheControl(response.headers['cache-control'])
-  // RFC 9111 §5.2.2.3 / §5.2.2.7: shared caches store neither no-store nor private responses.
-  if (cc['no-store'] || cc.private) return false
+  // RFC 9111 §3, §5.2.2.3: with must-understand, store only statuses we implement, and then
+  // ignore no-store (it is there for caches that do not understand must-understand).
+  const mustUnderstand = cc['must-understand'] !== undefined
+  if (mustUnderstand && !UNDERSTOOD_STATUSES.has(status)) return false
+  // RFC 9111 §5.2.2.5 / §5.2.2.7: shared caches store neither no-store nor private responses.
+  if ((cc['no-store'] && !mustUnderstand) || cc.private) return false
   if (request.headers.authorization !== undefined && !authorizationAllowed(cc)) return false
   if (headers['set-cookie'] !== undefined) return false
   if (varyNames(headers) === '*') return false
@@ -117,8 +138,7 @@ export function freshnessLifetime(response: PolicyResponse, options: FreshnessOp
  * @example currentAge({ status: 200, headers: { age: '10' }, requestTime: 0, responseTime: 0 }, 5000) // 15000
  */
 export function currentAge(response: PolicyResponse, now: number): number {
-  const ageField = first(response.headers.age)
-  const ageValue = ageField !== undefined && /^\d+$/.test(ageField.trim()) ? Number(ageField.trim()) * 1000 : 0
+  const ageValue = ageSeconds(response.headers.age) * 1000
   const dateValue = parseDate(first(response.headers.date)) ?? response.responseTime
   const apparentAge = Math.max(0, response.responseTime - dateValue)
   const responseDelay = Math.max(0, response.responseTime - response.requestTime)
@@ -279,7 +299,29 @@ export function parseDate(value: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms
 }
 
-function mustRevalidate(cc: CacheDirectives): boolean {
+/**
+ * RFC 9111 §5.1: a list-based `Age` (`10, 20`, or repeated fields) counts by its first member; a
+ * first member that is not a non-negative integer (`-1`, `1.5`, `abc`, empty) makes the cache
+ * ignore the field (age 0 from it). §1.2.2: values past 2^31 are capped at 2^31.
+ */
+function ageSeconds(field: string | string[] | undefined): number {
+  if (field === undefined) return 0
+  const text = Array.isArray(field) ? (field[0] ?? '') : field
+  const member = text.split(',')[0].trim()
+  if (!/^\d+$/.test(member)) return 0
+  return Math.min(Number(member), MAX_AGE_SECONDS)
+}
+
+const MAX_AGE_SECONDS = 2 ** 31
+
+/**
+ * True when a shared cache must never serve the response stale, not even with `stale-if-error` or
+ * a client's `max-stale`, and must answer 504 when it cannot revalidate: `must-revalidate`
+ * (RFC 9111 §5.2.2.2), `proxy-revalidate` (§5.2.2.8) or `s-maxage` (§5.2.2.10, which implies
+ * `proxy-revalidate` for shared caches).
+ * @example mustRevalidate(parseCacheControl('s-maxage=60')) // true
+ */
+export function mustRevalidate(cc: CacheDirectives): boolean {
   // RFC 9111 §5.2.2.10: s-maxage implies proxy-revalidate for shared caches.
   return cc['must-revalidate'] !== undefined || cc['proxy-revalidate'] !== undefined || cc['s-maxage'] !== undefined
 }

@@ -1,9 +1,18 @@
 import type http from 'node:http'
-import type { Middleware, Store } from '@switchboard/core'
+import net from 'node:net'
+import type { Exchange, Middleware, ResponseTap, Store } from '@switchboard/core'
 import { createStore, memoryStore } from '@switchboard/store'
 import { afterEach, describe, expect, it } from 'vitest'
 import { redisServerInstalled, startRedis } from '../../../scripts/redis-server.mjs'
-import { cache, createHttpCache, type CacheOptions, type HttpCache } from '../src/index.ts'
+import { decodeRecord } from '../src/entry.ts'
+import {
+  cache,
+  createHttpCache,
+  DEFAULT_COALESCE_BODY_WAIT_MS,
+  DEFAULT_COALESCE_WAIT_MS,
+  type CacheOptions,
+  type HttpCache,
+} from '../src/index.ts'
 import { open, send, startHarness, startUpstream, type Harness, type Upstream, type UpstreamHandler } from './harness.ts'
 
 let offset = 0
@@ -574,4 +583,378 @@ async function redisStore(): Promise<Store> {
   const store = await createStore(`${redis.url}?keyPrefix=cache-test:`)
   cleanups.push(() => store.close())
   return store
+}
+
+/** A raw HTTP/1.1 exchange on its own socket: for Host values an HTTP client would not send. */
+function rawGet(origin: string, path: string, host: string): Promise<{ status: number; head: string; body: string }> {
+  const { port } = new URL(origin)
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    })
+    let text = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => (text += chunk))
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const split = text.indexOf('\r\n\r\n')
+      const head = text.slice(0, split).toLowerCase()
+      let body = text.slice(split + 4)
+      if (/\r\ntransfer-encoding: chunked/.test(head)) body = dechunk(body)
+      resolve({ status: Number(head.split(' ')[1]), head, body })
+    })
+  })
+}
+
+function dechunk(text: string): string {
+  let out = ''
+  for (let at = 0; ; ) {
+    const eol = text.indexOf('\r\n', at)
+    const size = Number.parseInt(text.slice(at, eol), 16)
+    if (!(size > 0)) return out
+    out += text.slice(eol + 2, eol + 2 + size)
+    at = eol + 2 + size + 2
+  }
+}
+
+describe('coalescing with a stalled leader (hardening item 20)', () => {
+  it('defaults: 1 s for the leader head, 1 s for its stored entry after the head', () => {
+    expect(DEFAULT_COALESCE_WAIT_MS).toBe(1_000)
+    expect(DEFAULT_COALESCE_BODY_WAIT_MS).toBe(1_000)
+    expect(() => cache({ coalesceBodyWaitMs: -1, store: memoryStore() })).toThrow(/coalesceBodyWaitMs/)
+  })
+
+  it('followers do not wait for a leader client that never reads its body', async () => {
+    const big = Buffer.alloc(24 << 20, 'a') // far more than the loopback socket buffers hold
+    const s = await setup(
+      (_req, res, n) => {
+        if (n === 1) {
+          res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(big.length) })
+          return res.end(big)
+        }
+        res.writeHead(200, { 'cache-control': 'max-age=60' })
+        res.end(`v${n}`)
+      },
+      // A head wait longer than the test timeout: only the body bound can release the followers.
+      { maxObjectBytes: 64 << 20, coalesceWaitMs: 60_000, coalesceBodyWaitMs: 50 },
+    )
+    const { port } = new URL(s.proxy.origin)
+    const leader = net.connect(Number(port), '127.0.0.1')
+    cleanups.push(async () => void leader.destroy())
+    leader.on('error', () => {})
+    leader.pause() // never reads: the proxy's writes to it stall once the socket buffers are full
+    leader.write(`GET /big HTTP/1.1\r\nHost: ${new URL(s.proxy.origin).host}\r\n\r\n`)
+    await until(() => s.upstream.count === 1)
+    const followers = await Promise.all([s.get('/big'), s.get('/big')])
+    expect(followers.map((r) => r.status)).toEqual([200, 200])
+    expect(followers.map((r) => r.body).sort()).toEqual(['v2', 'v3'])
+    expect(s.cache.stats()).toMatchObject({ coalesced: 2, coalesceTimeouts: 2 })
+    // Premise: the leader's client is still stalled, so its entry could not have been complete.
+    expect(leader.bytesRead).toBeLessThan(big.length)
+  })
+
+  it('followers go upstream when the leader gets no response head within coalesceWaitMs', async () => {
+    const s = await setup(
+      (_req, res, n) => {
+        if (n === 1) return // the leader's upstream never answers (closed in afterEach)
+        res.writeHead(200, { 'cache-control': 'max-age=60' })
+        res.end(`v${n}`)
+      },
+      { coalesceWaitMs: 20 },
+    )
+    const leader = s.get('/hang').catch(() => undefined)
+    await until(() => s.upstream.count === 1)
+    const first = await s.get('/hang')
+    expect(first).toMatchObject({ status: 200, body: 'v2' })
+    // The follower that gave up led its own request and stored it: later requests hit.
+    const later = await s.get('/hang')
+    expect(later).toMatchObject({ body: 'v2' })
+    expect(later.headers['x-cache']).toBe('HIT')
+    expect(s.cache.stats().coalesceTimeouts).toBe(1)
+    void leader
+  })
+})
+
+describe('RFC 9111 corner cases (hardening item 21)', () => {
+  it('§5.1: Age "10, 20" counts as 10; an invalid Age is ignored', async () => {
+    const s = await setup(reply((req): Record<string, string> => ({ 'cache-control': 'max-age=15', age: req.url === '/list' ? '10, 20' : '-1' })))
+    await s.get('/list')
+    await s.get('/neg')
+    expect((await s.get('/list')).headers['x-cache']).toBe('HIT') // with 20 it would be stale already
+    const neg = await s.get('/neg')
+    expect(neg.headers['x-cache']).toBe('HIT')
+    expect(Number(neg.headers.age)).toBeLessThan(10)
+    offset = 6000 // 10 + 6 > 15: stale
+    expect((await s.get('/list')).headers['x-cache']).toBe('MISS')
+    expect((await s.get('/neg')).headers['x-cache']).toBe('HIT')
+  })
+
+  it('§5.2.2.2 / §5.2.2.8 / §5.2.2.10: stale must-revalidate, proxy-revalidate, s-maxage give 504 when the upstream is unreachable, even with stale-if-error', async () => {
+    let down = false
+    const directives: Record<string, string> = {
+      '/mr': 'max-age=1, must-revalidate, stale-if-error=600',
+      '/pr': 'max-age=1, proxy-revalidate, stale-if-error=600',
+      '/sm': 's-maxage=1, stale-if-error=600',
+      '/plain': 'max-age=1, stale-if-error=600',
+    }
+    const s = await setup((req, res, n) => {
+      if (down) return res.socket?.destroy()
+      res.writeHead(200, { 'cache-control': directives[req.url ?? ''] ?? 'no-store' })
+      res.end(`v${n}`)
+    })
+    for (const path of Object.keys(directives)) await s.get(path)
+    offset = 5000
+    down = true
+    for (const path of ['/mr', '/pr', '/sm']) {
+      const r = await s.get(path, { 'cache-control': 'max-stale=600' })
+      expect(r.status, path).toBe(504)
+      expect(JSON.parse(r.body).error.code).toBe('ERR_MUST_REVALIDATE')
+    }
+    // The control: without those directives stale-if-error does serve the stale copy.
+    const plain = await s.get('/plain')
+    expect(plain).toMatchObject({ status: 200, body: 'v4' })
+    expect(plain.headers['x-cache']).toBe('STALE')
+  })
+
+  it('§5.2.2.4: a stored no-cache response is never served unvalidated, not even with stale-if-error or max-stale', async () => {
+    let down = false
+    const s = await setup((_req, res, n) => {
+      if (down) return res.socket?.destroy()
+      res.writeHead(200, { 'cache-control': 'no-cache, max-age=600, stale-if-error=600', etag: '"n"' })
+      res.end(`v${n}`)
+    })
+    await s.get('/nc')
+    down = true
+    expect((await s.get('/nc')).status).toBe(502)
+    expect((await s.get('/nc', { 'cache-control': 'max-stale' })).status).toBe(502)
+    expect(s.cache.stats().hits).toBe(0)
+  })
+
+  it('§5.2.2.3: must-understand stores understood statuses (ignoring no-store) and never unknown ones', async () => {
+    const s = await setup((req, res, n) => {
+      const unknown = req.url === '/unknown'
+      res.writeHead(unknown ? 299 : 200, { 'cache-control': unknown ? 'must-understand, max-age=60' : 'must-understand, no-store, max-age=60' })
+      res.end(`v${n}`)
+    })
+    await s.get('/known')
+    expect((await s.get('/known')).headers['x-cache']).toBe('HIT')
+    expect((await s.get('/unknown')).status).toBe(299)
+    expect((await s.get('/unknown')).headers['x-cache']).toBe('MISS')
+    expect(s.upstream.count).toBe(3)
+  })
+
+  it('§3.2 / §4.3.4: a 304 updates stored fields except Content-Length, Content-Encoding, Content-Range and proxy fields', async () => {
+    const store = memoryStore()
+    const s = await setup(
+      (req, res, n) => {
+        if (req.headers['if-none-match'] === '"e"') {
+          res.writeHead(304, {
+            etag: '"e"',
+            'cache-control': 'max-age=60',
+            'x-version': '2',
+            'content-type': 'text/html',
+            'content-length': '999',
+            'content-encoding': 'br',
+            'proxy-authenticate': 'Basic realm="p"',
+          })
+          return res.end()
+        }
+        res.writeHead(200, { etag: '"e"', 'cache-control': 'max-age=1', 'x-version': '1', 'content-type': 'text/plain', 'content-encoding': 'gzip' })
+        res.end(`v${n}`)
+      },
+      { store },
+    )
+    await s.get('/u')
+    offset = 5000
+    const revalidated = await s.get('/u')
+    expect(revalidated.headers['x-cache']).toBe('REVALIDATED')
+    expect(revalidated.headers).toMatchObject({ 'x-version': '2', 'content-type': 'text/html', 'content-encoding': 'gzip', 'content-length': '2' })
+    expect(revalidated.headers['proxy-authenticate']).toBeUndefined()
+    const stored = decodeRecord(await store.get(`cache:http://${new URL(s.proxy.origin).host}/u`))
+    expect(stored?.kind).toBe('entry')
+    if (stored?.kind !== 'entry') return
+    expect(stored.headers['content-length']).toBeUndefined() // the 304's 999 never lands
+    expect(stored.headers).toMatchObject({ 'x-version': '2', 'content-type': 'text/html', 'content-encoding': 'gzip', 'cache-control': 'max-age=60' })
+    expect(stored.headers['proxy-authenticate']).toBeUndefined()
+    expect(new TextDecoder().decode(stored.body)).toBe('v1')
+    const hit = await s.get('/u')
+    expect(hit).toMatchObject({ body: 'v1' })
+    expect(hit.headers['x-cache']).toBe('HIT')
+  })
+
+  it('§3.3 / §3.4: Range requests go upstream untouched, and 206 responses are never stored', async () => {
+    const s = await setup((req, res, n) => {
+      if (req.headers.range === 'bytes=0-0') {
+        res.writeHead(206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-0/2' })
+        return res.end('v')
+      }
+      res.writeHead(req.url === '/odd' ? 206 : 200, { 'cache-control': 'max-age=60' })
+      res.end(`v${n}`)
+    })
+    const partial = await s.get('/r', { range: 'bytes=0-0' })
+    expect(partial).toMatchObject({ status: 206, body: 'v' })
+    expect(partial.headers['x-cache']).toBe('BYPASS')
+    expect(s.upstream.requests[0].headers.range).toBe('bytes=0-0')
+    expect((await s.get('/r')).headers['x-cache']).toBe('MISS') // the 206 was not stored
+    expect((await s.get('/r')).headers['x-cache']).toBe('HIT')
+    // A stored 200 does not answer a Range request either: it goes upstream with its Range.
+    expect((await s.get('/r', { range: 'bytes=0-0' })).status).toBe(206)
+    expect(s.upstream.requests.at(-1)?.headers.range).toBe('bytes=0-0')
+    // A 206 to a request without Range is not stored.
+    await s.get('/odd')
+    expect((await s.get('/odd')).headers['x-cache']).toBe('MISS')
+    expect(s.upstream.count).toBe(5)
+  })
+})
+
+describe('Set-Cookie (storeSetCookie)', () => {
+  const cookie = reply({ 'cache-control': 'max-age=60', 'set-cookie': 'sid=1; Path=/' })
+
+  it("'never' (default): a response with Set-Cookie is not stored", async () => {
+    const s = await setup(cookie)
+    const first = await s.get('/c')
+    expect(first.headers['set-cookie']).toEqual(['sid=1; Path=/'])
+    const second = await s.get('/c')
+    expect(second).toMatchObject({ body: 'v2' })
+    expect(second.headers['x-cache']).toBe('MISS')
+    expect(s.cache.stats().stores).toBe(0)
+  })
+
+  it("'strip': stored without Set-Cookie; the first client still receives it", async () => {
+    const store = memoryStore()
+    const s = await setup(cookie, { storeSetCookie: 'strip', store })
+    const first = await s.get('/c')
+    expect(first.headers['set-cookie']).toEqual(['sid=1; Path=/'])
+    const hit = await s.get('/c')
+    expect(hit).toMatchObject({ body: 'v1' })
+    expect(hit.headers['x-cache']).toBe('HIT')
+    expect(hit.headers['set-cookie']).toBeUndefined()
+    const stored = decodeRecord(await store.get(`cache:http://${new URL(s.proxy.origin).host}/c`))
+    expect(stored?.kind).toBe('entry')
+    if (stored?.kind === 'entry') expect(stored.headers['set-cookie']).toBeUndefined()
+    expect(() => cache({ storeSetCookie: 'always' as 'never', store: memoryStore() })).toThrow(/storeSetCookie/)
+  })
+
+  it("'strip' still refuses what is unstorable for other reasons", async () => {
+    const s = await setup(reply({ 'cache-control': 'private, max-age=60', 'set-cookie': 'sid=1' }), { storeSetCookie: 'strip' })
+    await s.get('/p')
+    expect((await s.get('/p')).headers['x-cache']).toBe('MISS')
+  })
+})
+
+describe('cache key from a normalised Host (hardening item 10)', () => {
+  it('a Host with "/" bypasses the cache and can never hit another URL\'s entry', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60' }))
+    const stored = await rawGet(s.proxy.origin, '/cache/x', 'localhost:8080')
+    expect(stored.body).toBe('v1')
+    const smuggled = await rawGet(s.proxy.origin, '/x', 'localhost:8080/cache')
+    expect(smuggled.body).toBe('v2')
+    expect(smuggled.head).toContain('x-cache: bypass')
+    // And in the other order: nothing the bad Host fetched was stored under any key.
+    await rawGet(s.proxy.origin, '/y', 'localhost:8080/cache')
+    expect((await rawGet(s.proxy.origin, '/cache/y', 'localhost:8080')).body).toBe('v4')
+    expect(s.cache.stats().stores).toBe(2)
+  })
+
+  it('a lowercased Host without its default port shares the entry', async () => {
+    const s = await setup(reply({ 'cache-control': 'max-age=60' }))
+    await rawGet(s.proxy.origin, '/n', 'Api.Test:80')
+    const hit = await rawGet(s.proxy.origin, '/n', 'api.test')
+    expect(hit.body).toBe('v1')
+    expect(hit.head).toContain('x-cache: hit')
+    expect(await s.cache.purge('http://API.test:80/n')).toBe(true)
+    expect((await rawGet(s.proxy.origin, '/n', 'api.test')).body).toBe('v2')
+  })
+})
+
+describe('invalid upstream statuses on the revalidation path (hardening)', () => {
+  it('a revalidation answered with status 600 is neither stored nor served: 502, or stale-if-error', async () => {
+    const s = await setup((req, res, n) => {
+      if (req.headers['if-none-match'] !== undefined) {
+        // Written by hand: node:http refuses to send such a status line itself.
+        res.socket?.end('HTTP/1.1 600 Odd\r\ncontent-length: 2\r\ncache-control: max-age=60\r\n\r\nzz')
+        return
+      }
+      res.writeHead(200, { 'cache-control': req.url === '/sie' ? 'max-age=1, stale-if-error=60' : 'max-age=1', etag: '"a"' })
+      res.end(`v${n}`)
+    })
+    await s.get('/bad')
+    offset = 5000
+    const bad = await s.get('/bad')
+    expect(bad.status).toBe(502)
+    expect(bad.body).not.toContain('zz')
+    expect(s.cache.stats().stores).toBe(1)
+    offset = 0
+    await s.get('/sie')
+    offset = 5000
+    const stale = await s.get('/sie')
+    expect(stale).toMatchObject({ status: 200, body: 'v3' })
+    expect(stale.headers['x-cache']).toBe('STALE')
+  })
+
+  it('in process: statuses 0, 99, 101, 600 and 1000 from fetchUpstream never reach the store or the client', async () => {
+    for (const status of [0, 99, 101, 600, 1000]) {
+      const store = memoryStore()
+      const httpCache = createHttpCache({ store, now })
+      const mw = httpCache.middleware()
+      const first = fakeExchange({ status: 200, headers: { 'cache-control': 'max-age=1', etag: '"a"' }, body: 'v1' })
+      await mw(first.ex, async () => first.proxy())
+      offset = 5000
+      const again = fakeExchange({ status, headers: { 'cache-control': 'max-age=60' }, body: 'zz' })
+      await expect(mw(again.ex, async () => again.proxy())).rejects.toMatchObject({ status: 502 })
+      expect(again.responses).toEqual([])
+      expect(again.cancelled).toBe(true)
+      await httpCache.idle()
+      const record = decodeRecord(await store.get('cache:http://gw/r'))
+      expect(record?.kind === 'entry' && new TextDecoder().decode(record.body)).toBe('v1')
+      offset = 0
+    }
+  })
+})
+
+/** An in-process Exchange whose upstream answers `reply` (beside the real-socket tests above). */
+function fakeExchange(reply: { status: number; headers: Record<string, string>; body: string }) {
+  const taps: ResponseTap[] = []
+  const responses: number[] = []
+  const state = { cancelled: false }
+  const bytes = new TextEncoder().encode(reply.body)
+  const ex: Exchange = {
+    request: { method: 'GET', target: '/r', path: '/r', query: '', headers: {}, clientIp: '127.0.0.1', protocol: 'http', host: 'gw' },
+    route: undefined,
+    state: new Map(),
+    upstreamHeaders: {},
+    upstreamTarget: '/r',
+    responseHeaders: {},
+    responded: false,
+    readBody: async () => new Uint8Array(0),
+    async respond(status) {
+      responses.push(status)
+    },
+    async fetchUpstream() {
+      return {
+        status: reply.status,
+        headers: { date: new Date(now()).toUTCString(), ...reply.headers },
+        body: (async function* () {
+          yield bytes
+        })(),
+        cancel: () => void (state.cancelled = true),
+      }
+    },
+    tap: (t) => void taps.push(t),
+    onResponseHead: () => {},
+  }
+  return {
+    ex,
+    responses,
+    get cancelled() {
+      return state.cancelled
+    },
+    async proxy() {
+      const headers = { date: new Date(now()).toUTCString(), ...reply.headers }
+      const active = taps.filter((t) => t.onHead(reply.status, headers))
+      for (const t of active) t.onData(bytes)
+      for (const t of active) t.onEnd()
+      responses.push(reply.status)
+    },
+  }
 }

@@ -57,6 +57,14 @@ describe('isStorable (shared cache, RFC 9111 §3)', () => {
     ['Set-Cookie', {}, res(200, { 'cache-control': 'max-age=60', 'set-cookie': 'a=1' }), false],
     ['Vary: *', {}, res(200, { 'cache-control': 'max-age=60', vary: '*' }), false],
     ['no-cache is storable (revalidated on use)', {}, res(200, { 'cache-control': 'no-cache', etag: '"a"' }), true],
+    // RFC 9111 §3, §5.2.2.3 must-understand
+    ['must-understand + no-store on an understood status', {}, res(200, { 'cache-control': 'must-understand, no-store, max-age=60' }), true],
+    ['must-understand on an unknown status', {}, res(299, { 'cache-control': 'must-understand, max-age=60' }), false],
+    ['must-understand + no-store on an unknown status', {}, res(299, { 'cache-control': 'must-understand, no-store, max-age=60' }), false],
+    ['unknown status with explicit freshness, no must-understand', {}, res(299, { 'cache-control': 'max-age=60' }), true],
+    ['status above 599 never', {}, res(600, { 'cache-control': 'max-age=60' }), false],
+    ['status 0 never', {}, res(0, { 'cache-control': 'max-age=60' }), false],
+    ['1xx never', {}, res(103, { 'cache-control': 'max-age=60' }), false],
   ]
   it.each(cases)('%s', (_name, r, response, expected) => {
     expect(isStorable({ method: r.method ?? 'GET', headers: r.req ?? {} }, response)).toBe(expected)
@@ -98,6 +106,25 @@ describe('currentAge (RFC 9111 §4.2.3)', () => {
   it('ignores a malformed Age', () => {
     expect(currentAge(res(200, { age: 'soon' }), T0 + 1000)).toBe(1000)
   })
+  // RFC 9111 §5.1: a list-based Age counts by its first member; an invalid one is ignored.
+  it.each([
+    ['10, 20', 10_000],
+    ['10,20', 10_000],
+    [' 7 ', 7_000],
+    ['-1', 0],
+    ['1.5', 0],
+    ['abc', 0],
+    ['', 0],
+    ['abc, 10', 0],
+    ['1e3', 0],
+    ['99999999999999', 2 ** 31 * 1000],
+  ])('Age: %j counts as %d ms', (age, expected) => {
+    expect(currentAge(res(200, { age }), T0)).toBe(expected)
+  })
+  it('uses the first of repeated Age fields', () => {
+    const r: PolicyResponse = { status: 200, headers: { date: httpDate(T0), age: ['4', '30'] }, requestTime: T0, responseTime: T0 }
+    expect(currentAge(r, T0)).toBe(4000)
+  })
 })
 
 describe('assessStored', () => {
@@ -120,6 +147,9 @@ describe('assessStored', () => {
     ['inside stale-while-revalidate', {}, swr, 25_000, 'stale-while-revalidate'],
     ['past stale-while-revalidate', {}, swr, 31_000, 'revalidate'],
     ['swr disabled by s-maxage', {}, res(200, { 'cache-control': 's-maxage=10, stale-while-revalidate=20' }), 15_000, 'revalidate'],
+    ['max-stale vs proxy-revalidate (§5.2.2.8)', { 'cache-control': 'max-stale' }, res(200, { 'cache-control': 'max-age=10, proxy-revalidate' }), 50_000, 'revalidate'],
+    ['max-stale vs s-maxage (§5.2.2.10)', { 'cache-control': 'max-stale' }, res(200, { 'cache-control': 's-maxage=10' }), 50_000, 'revalidate'],
+    ['max-stale vs no-cache (§5.2.2.4)', { 'cache-control': 'max-stale' }, res(200, { 'cache-control': 'no-cache, max-age=10' }), 50_000, 'revalidate'],
     ['Authorization without permission', { authorization: 'x' }, res(200, { 'cache-control': 'max-age=10' }), 0, 'unusable'],
     ['Authorization with public', { authorization: 'x' }, res(200, { 'cache-control': 'public, max-age=10' }), 0, 'fresh'],
   ]
