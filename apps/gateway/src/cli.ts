@@ -1,17 +1,21 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from '@switchboard/core'
-import { runDemo } from './demo.ts'
 import { legacyToYaml } from '@switchboard/discovery'
-import { type ConfigFormat, loadConfigFile, readConfigObject, serve } from './run.ts'
+import { type ConfigFormat, type ConfigOverrides, loadConfigFile, readConfigObject } from '@switchboard/gateway'
+import { runDemo } from './demo.ts'
+import { ListenError, serve } from './run.ts'
 
 const USAGE = `Usage:
   switchboard --config FILE [options]       run the gateway (PORT in the environment overrides server.port)
-  switchboard check --config FILE           validate a config and exit
+  switchboard check --config FILE           validate a config (plugins loaded) and exit: 0 good, 2 bad
   switchboard import FILE                   print a SingleEndpointRouter config converted to our YAML
   switchboard demo                          start two demo upstreams and a gateway in front of them
 
 Options:
   -c, --config FILE      YAML or JSON config
+      --host HOST        listen address (overrides server.host)
+  -p, --port PORT        listen port (overrides server.port and PORT)
+  -w, --watch            reload when the config file changes (SIGHUP and POST /admin/reload always do)
       --format FORMAT    auto (default) | switchboard | single-endpoint-router
       --store URL        memory: | sqlite:PATH | redis://HOST:PORT/DB (overrides the config's store:)
       --endpoints URLS   comma-separated extra discovery endpoints (SingleEndpointRouter configs)
@@ -28,6 +32,9 @@ async function main(argv: string[]): Promise<void> {
     args: rest,
     options: {
       config: { type: 'string', short: 'c' },
+      host: { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      watch: { type: 'boolean', short: 'w' },
       format: { type: 'string' },
       store: { type: 'string' },
       endpoints: { type: 'string' },
@@ -56,17 +63,20 @@ async function main(argv: string[]): Promise<void> {
   if (!values.config) throw new UsageError('--config FILE is required')
   const format = (values.format ?? 'auto') as ConfigFormat
   if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}`)
-  const config = loadConfigFile(values.config, {
+  const overrides: ConfigOverrides = {
     store: values.store,
-    port: process.env.PORT,
+    port: values.port ?? process.env.PORT,
+    host: values.host,
     format,
     endpoints: values.endpoints?.split(',').filter(Boolean),
-  })
+  }
+  const { config, registry } = await loadConfigFile(values.config, overrides)
   if (command === 'check') {
-    console.log(`${values.config}: ok (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams)`)
+    const plugins = config.plugins.length ? `, ${config.plugins.length} plugins` : ''
+    console.log(`${values.config}: ok (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams${plugins})`)
     return
   }
-  await serve(config, { clearRoutes: values['clear-routes'] })
+  await serve(config, { clearRoutes: values['clear-routes'], file: values.config, overrides, watch: values.watch, registry })
 }
 
 class UsageError extends Error {}
@@ -80,6 +90,18 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     console.error(`switchboard: ${(err as Error).message}\n\n${USAGE}`)
     process.exit(2)
   }
-  console.error('switchboard: failed to start:', err)
+  if ((err as Error)?.name === 'StoreOpenError') {
+    console.error(`switchboard: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  if (err instanceof ListenError) {
+    console.error(`switchboard: ${err.message}`)
+    process.exit(1)
+  }
+  // Anything else that stops the start is a bug or an environment problem: one line, the stack in
+  // SWITCHBOARD_DEBUG=1 only.
+  const message = (err as Error)?.message ?? String(err)
+  console.error(`switchboard: failed to start: ${message.split('\n')[0]}`)
+  if (process.env.SWITCHBOARD_DEBUG) console.error(err)
   process.exit(1)
 })

@@ -1,85 +1,54 @@
-import { readFileSync } from 'node:fs'
+import { watch } from 'node:fs'
 import { ConfigError } from '@switchboard/core'
-import { importLegacyConfig, isLegacyConfig } from '@switchboard/discovery'
-import { createGateway, type Gateway, type GatewayConfig, parseConfig } from '@switchboard/gateway'
-import { parse as parseYaml } from 'yaml'
+import { createGateway, type Gateway, type GatewayConfig, type GatewayRegistry, loadConfigFile, type ConfigOverrides } from '@switchboard/gateway'
 
-/** Config file formats the CLI reads. */
-export type ConfigFormat = 'auto' | 'switchboard' | 'single-endpoint-router'
-
-/** Overrides from the command line and the environment. */
-export interface ConfigOverrides {
-  /** `--store URL`: replaces `store:` (and the store of remembered routes). */
-  store?: string
-  /** `PORT`: replaces `server.port`. */
-  port?: string
-  /** `--format`. @default 'auto' */
-  format?: ConfigFormat
-  /** `--endpoints a,b`: extra discovery endpoints for a SingleEndpointRouter config. */
-  endpoints?: string[]
+/** How `serve` was asked to run. */
+export interface ServeOptions {
+  /** `--clear-routes`: forget every remembered discovery route before starting. */
+  clearRoutes?: boolean
+  /** The file the config came from: SIGHUP, `POST /admin/reload` and `--watch` re-read it. */
+  file?: string
+  /** Overrides re-applied on every reload (PORT, --host, --store, …). */
+  overrides?: ConfigOverrides
+  /** `--watch`: reload when the config file changes. */
+  watch?: boolean
+  /** The registry the config's plugins were loaded into. */
+  registry?: GatewayRegistry
 }
 
-/** Reads and parses a YAML/JSON file into a plain object; errors name the file. */
-export function readConfigObject(file: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new ConfigError('', `a readable config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file })
-  }
-  try {
-    return parseYaml(text, { prettyErrors: true, uniqueKeys: true })
-  } catch (err) {
-    throw new ConfigError('', `valid YAML (${(err as Error).message.split('\n')[0]})`, { file, cause: err })
-  }
-}
+/** Thrown when the listening address cannot be had: one line, no stack. */
+export class ListenError extends Error {}
 
-/**
- * Loads and validates a config file in our format or SingleEndpointRouter's (detected when
- * `format` is `auto`), then applies the overrides. Throws ConfigError naming the file and key path.
- */
-export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): GatewayConfig {
-  const raw = readConfigObject(file)
-  const format = overrides.format ?? 'auto'
-  const legacy = format === 'single-endpoint-router' || (format === 'auto' && isLegacyConfig(raw))
-  const config = legacy
-    ? parseConfig(importLegacyConfig(raw, { file, fallbackEndpoints: overrides.endpoints }), { file })
-    : parseConfig(raw, { file })
-  if (overrides.port !== undefined && overrides.port !== '') {
-    const port = Number(overrides.port)
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new ConfigError('PORT', 'a port number (0-65535) in the PORT environment variable', { got: overrides.port })
-    }
-    config.server.port = port
-  }
-  if (overrides.store !== undefined) {
-    config.store = parseStoreFlag(overrides.store)
-    if (config.discovery) config.discovery.store = config.store
-  }
-  return config
-}
-
-/** Parses `--store`: `memory:`, `sqlite:PATH`, `redis://…`. */
-export function parseStoreFlag(value: string): GatewayConfig['store'] {
-  if (value === 'memory:' || value === 'memory') return { driver: 'memory' }
-  if (value.startsWith('sqlite:')) return { driver: 'sqlite', path: value.slice('sqlite:'.length) || './switchboard.db' }
-  if (/^rediss?:\/\//.test(value)) return { driver: 'redis', url: value }
-  throw new ConfigError('--store', 'memory:, sqlite:PATH or redis://HOST:PORT/DB', { got: value })
-}
-
-/** Runs the gateway until SIGTERM/SIGINT, then drains in-flight requests and exits. */
-export async function serve(config: GatewayConfig, options: { clearRoutes?: boolean } = {}): Promise<Gateway> {
-  const gateway = await createGateway(config)
+/** Runs the gateway until SIGTERM/SIGINT, then drains in-flight requests and exits. SIGHUP reloads. */
+export async function serve(config: GatewayConfig, options: ServeOptions = {}): Promise<Gateway> {
+  const file = options.file
+  const gateway = await createGateway(config, {
+    registry: options.registry,
+    source: file ? () => loadConfigFile(file, options.overrides) : undefined,
+  })
   if (options.clearRoutes) {
     const n = await gateway.forgetRoutes('')
     log('info', `cleared ${n} remembered routes`)
   }
-  const address = await gateway.listen()
+  let address
+  try {
+    address = await gateway.listen()
+  } catch (err) {
+    await gateway.close().catch(() => undefined)
+    const code = (err as NodeJS.ErrnoException).code
+    const where = `${config.server.host}:${config.server.port}`
+    if (code === 'EADDRINUSE') throw new ListenError(`cannot listen on ${where}: the address is in use (choose another with --port, PORT or server.port)`)
+    if (code === 'EACCES') throw new ListenError(`cannot listen on ${where}: permission denied (ports below 1024 need privileges; use --port)`)
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ListenError(`cannot listen on ${where}: no such local address (change --host or server.host)`)
+    throw err
+  }
   log('info', `switchboard listening on http://${address.address}:${address.port}`, {
     routes: config.routes.length,
     upstreams: Object.keys(config.upstreams).length,
     discovery: config.discovery ? config.discovery.endpoints.length : undefined,
+    plugins: config.plugins.length || undefined,
   })
+  if (config.admin && config.admin.token === undefined) log('info', `admin API at ${config.admin.path} answers loopback clients only (no admin.token set)`)
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {
@@ -96,8 +65,37 @@ export async function serve(config: GatewayConfig, options: { clearRoutes?: bool
       },
     )
   }
+  const reload = (why: string): void => {
+    if (!file || stopping) return
+    gateway.reload().then(
+      (summary) => log('info', `${why}: config reloaded`, { summary: summary.line }),
+      (err: unknown) =>
+        console.error(
+          JSON.stringify({
+            time: new Date().toISOString(),
+            level: 'error',
+            message: `${why}: reload refused, the previous config keeps serving`,
+            error: err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err),
+          }),
+        ),
+    )
+  }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // Deno has no SIGHUP listener on some platforms; where it throws, reload stays on the admin API.
+  try {
+    process.on('SIGHUP', () => reload('SIGHUP'))
+  } catch {
+    log('info', 'SIGHUP is not available on this runtime: reload with POST /admin/reload or --watch')
+  }
+  if (options.watch && file) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    // Editors write in several steps: reload once the file has been quiet for a moment.
+    watch(file, () => {
+      clearTimeout(timer)
+      timer = setTimeout(() => reload('watch'), 150)
+    }).on('error', () => undefined)
+  }
   return gateway
 }
 

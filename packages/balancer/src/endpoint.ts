@@ -1,4 +1,4 @@
-import type { Endpoint, EndpointStats } from '@switchboard/core'
+import type { EndpointStats, TrackedEndpoint } from '@switchboard/core'
 
 /** Options of {@link createEndpoint}. */
 export interface EndpointOptions {
@@ -29,7 +29,7 @@ const BUCKETS = 10
  * const ep = createEndpoint({ url: 'http://127.0.0.1:3000', weight: 2 })
  * const t = ep.begin(); ... ; ep.end(t, true)
  */
-export class EndpointState implements Endpoint, EndpointStats {
+export class EndpointState implements TrackedEndpoint, EndpointStats {
   readonly id: string
   readonly url: string
   readonly configuredWeight: number

@@ -170,6 +170,9 @@ export class ConfigError extends Error {
   readonly expected: string
   readonly file: string | undefined
 
+  /** What was found instead, described (`, got "soon"`), or `''`. */
+  readonly got: string
+
   constructor(path: string, expected: string, options: { file?: string; got?: unknown; cause?: unknown } = {}) {
     const got = 'got' in options ? `, got ${describeValue(options.got)}` : ''
     const where = options.file ? `${options.file}: ` : ''
@@ -178,6 +181,19 @@ export class ConfigError extends Error {
     this.path = path
     this.expected = expected
     this.file = options.file
+    this.got = got
+  }
+
+  /**
+   * The same error naming `file` (for errors thrown by option parsers that do not know the file).
+   * @example throw ConfigError.inFile(err, 'gw.yaml')
+   */
+  static inFile(error: ConfigError, file: string | undefined): ConfigError {
+    if (error.file !== undefined || file === undefined) return error
+    const copy = new ConfigError(error.path, error.expected, { file, cause: error.cause })
+    ;(copy as { got: string }).got = error.got
+    copy.message = `${file}: ${error.path || '(root)'}: expected ${error.expected}${error.got}`
+    return copy
   }
 }
 

@@ -101,6 +101,20 @@ export interface Exchange {
   tap(tap: ResponseTap): void
   /** Registers a callback that may edit status headers just before they are written. */
   onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void
+  /**
+   * Status and headers of the response once its head was written (read it after `next()`);
+   * `undefined` before. Optional so that small exchanges in tests need not implement it.
+   */
+  readonly response?: ExchangeResponseInfo | undefined
+  /** The error that became this exchange's response, when one did (set by the pipeline). */
+  error?: unknown
+}
+
+/** What a layer can read of the response after `next()`. */
+export interface ExchangeResponseInfo {
+  readonly status: number
+  /** Lowercase header record as written (may omit fields the transport adds itself). */
+  readonly headers: HeaderRecord
 }
 
 /**

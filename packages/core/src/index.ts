@@ -22,7 +22,7 @@ export {
 export { parseDuration, parseSize } from './units.ts'
 export { canonicalJson, MAX_CANONICAL_DEPTH } from './json.ts'
 export { HOP_BY_HOP_FIELDS } from './headers.ts'
-export type { Endpoint, EndpointStats, HeaderRecord, RequestInfo, Balancer } from './types.ts'
+export type { Endpoint, EndpointStats, TrackedEndpoint, HeaderRecord, RequestInfo, Balancer } from './types.ts'
 export {
   encodeText,
   decodeText,
@@ -39,4 +39,14 @@ export type {
   ResponseTap,
   UpstreamFetchInit,
   UpstreamResponse,
+  ExchangeResponseInfo,
 } from './exchange.ts'
+export { compose, respondWithError, toGatewayError, type ComposeOptions, type ErrorHandler, type Terminal } from './pipeline.ts'
+export { definePolicy, type PolicyDefinition, type PolicyContext, type PolicyPhase } from './policy.ts'
+export {
+  ConfigValidator,
+  OptionReader,
+  type ConfigObject,
+  type ConditionValue,
+  type HeaderEditConfig,
+} from './config-validator.ts'

@@ -82,3 +82,30 @@ export interface Balancer {
    */
   responseHeaders?(endpoint: Endpoint, request: RequestInfo): Record<string, string> | undefined
 }
+
+/**
+ * An {@link Endpoint} whose stats the gateway and the health checker keep current: the contract
+ * `EndpointState` in `@switchboard/balancer` implements, so a health checker or a custom endpoint
+ * store depends on this interface, not on the balancer package.
+ * @example
+ * const started = endpoint.begin()
+ * endpoint.end(started, response.status < 500)
+ */
+export interface TrackedEndpoint extends Endpoint {
+  /** Marks a request as started; returns the start time to hand to {@link end}. */
+  begin(): number
+  /** Marks a request as finished, feeding latency and error stats. */
+  end(startedAt: number, ok: boolean): void
+  /** Records an active probe's latency (`undefined` for a failed probe). */
+  recordProbe(latencyMs: number | undefined): void
+  /** Puts the endpoint in or out of rotation. */
+  setHealthy(healthy: boolean): void
+  /** Sets the effective weight (slow start). */
+  setWeight(weight: number): void
+  /** An upstream connection opened. */
+  connectionOpened(): void
+  /** An upstream connection closed. */
+  connectionClosed(): void
+  /** A JSON snapshot of id, url, weight, health and stats. */
+  toJSON(): Record<string, unknown>
+}

@@ -1,25 +1,54 @@
+export { loadConfigText, parseConfig, parseConfigText } from './config/index.ts'
 export {
-  loadConfigText,
-  parseConfig,
-  type GatewayConfig,
-  type ServerConfig,
-  type LimitsConfig,
-  type UpstreamConfig,
-  type TargetConfig,
-  type TimeoutsConfig,
-  type HealthCheckConfig,
-  type OutlierDetectionConfig,
-  type RouteConfig,
-  type RouteMatchConfig,
-  type RouteCacheConfig,
-  type RouteWebSocketConfig,
-  type HeaderEditConfig,
-  type StoreConfig,
-  type AdminConfig,
-  type DiscoveryConfig,
-  type ConditionValue,
-  type ParseConfigOptions,
-} from './config.ts'
+  loadConfigFile,
+  readConfigObject,
+  applyOverrides,
+  parseStoreFlag,
+  type ConfigFormat,
+  type ConfigOverrides,
+  type LoadedConfig,
+} from './config/load.ts'
+export type {
+  GatewayConfig,
+  ServerConfig,
+  LimitsConfig,
+  UpstreamConfig,
+  PoolConfig,
+  TargetConfig,
+  TimeoutsConfig,
+  HealthCheckConfig,
+  OutlierDetectionConfig,
+  RouteConfig,
+  RouteMatchConfig,
+  RouteCacheConfig,
+  RouteWebSocketConfig,
+  HeaderEditConfig,
+  StoreConfig,
+  AdminConfig,
+  DiscoveryConfig,
+  ConditionValue,
+  ParseConfigOptions,
+  PolicyInstanceConfig,
+} from './config/types.ts'
 export { createGateway, type Gateway, type GatewayOptions, type GatewayLogger } from './gateway.ts'
-export { NodeExchange } from './exchange.ts'
-export { UpstreamRuntime } from './upstream.ts'
+export {
+  GatewayRegistry,
+  definePlugin,
+  type GatewayPlugin,
+  type PluginApi,
+  type LifecycleHooks,
+  type ReloadSummary,
+} from './registry.ts'
+export { NodeExchange } from './transport/node-exchange.ts'
+export { UpstreamRuntime } from './runtime/upstream.ts'
+export { Runtime, type RouteRuntime } from './runtime/runtime.ts'
+export {
+  callUpstream,
+  createDispatch,
+  retryInterceptor,
+  sendOnce,
+  type UpstreamCall,
+  type UpstreamDispatch,
+  type UpstreamInterceptor,
+  type Verdict,
+} from './upstream/call.ts'

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '@switchboard/core'
-import { loadConfigText, parseConfig } from '../src/config.ts'
+import { loadConfigText, parseConfig } from '../src/index.ts'
 
 const CONTRACT = readFileSync(new URL('../../../apps/gateway/examples/gateway.yaml', import.meta.url), 'utf8')
 

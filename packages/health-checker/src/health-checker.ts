@@ -1,4 +1,4 @@
-import type { EndpointState } from '@switchboard/balancer'
+import type { TrackedEndpoint } from '@switchboard/core'
 
 /**
  * A status code (`204`) or a class of them (`'2xx'`).
@@ -58,7 +58,7 @@ export interface PassiveHealthCheckOptions {
  */
 export interface HealthCheckerOptions {
   /** The endpoints to watch; the checker owns their `healthy` flag and (during slow start) `weight`. */
-  endpoints: EndpointState[]
+  endpoints: TrackedEndpoint[]
   /** Enables active probes. @default undefined (no probes) */
   active?: ActiveHealthCheckOptions
   /** Enables outlier detection from real traffic. @default undefined (never ejects) */
@@ -89,7 +89,7 @@ export interface HealthCheckerOptions {
  * @example health.subscribe((e: HealthChangeEvent) => log.info({ id: e.endpoint.id, healthy: e.healthy, reason: e.reason }))
  */
 export interface HealthChangeEvent {
-  endpoint: EndpointState
+  endpoint: TrackedEndpoint
   /** The new state. */
   healthy: boolean
   /** Why: `'active: 3 consecutive failures (ECONNREFUSED)'`, `'passive: failure rate 0.62 over 24 requests'`, `'ejection expired'`. */
@@ -131,20 +131,20 @@ export interface HealthChecker {
   /** Same as {@link stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
   /** Feeds passive outlier detection with a real request's outcome. Ignored for unknown endpoints. */
-  observe(endpoint: EndpointState, outcome: ObservedOutcome): void
+  observe(endpoint: TrackedEndpoint, outcome: ObservedOutcome): void
   /** The healthy endpoint with the lowest probe latency (the first healthy one before any probe). */
-  getFastest(): EndpointState | undefined
+  getFastest(): TrackedEndpoint | undefined
   /**
    * The healthy endpoints, in configured order. The same (frozen) array is returned while the set
    * does not change, so balancers can cache per array identity.
    */
-  healthy(): EndpointState[]
+  healthy(): TrackedEndpoint[]
   /** Registers a change listener; returns its unsubscribe function. */
   subscribe(listener: HealthChangeListener): () => void
   /** Probes every endpoint once now (joining a probe already in flight); no-op without `active`. */
   checkNow(): Promise<void>
   /** The watched endpoints. */
-  readonly endpoints: readonly EndpointState[]
+  readonly endpoints: readonly TrackedEndpoint[]
 }
 
 /**
@@ -183,7 +183,7 @@ interface ActiveConfig {
 type PassiveConfig = Required<PassiveHealthCheckOptions>
 
 interface Tracked {
-  readonly endpoint: EndpointState
+  readonly endpoint: TrackedEndpoint
   readonly probeUrl: string
   healthy: boolean
   activeUp: boolean
@@ -207,8 +207,8 @@ interface Tracked {
 }
 
 class Checker implements HealthChecker {
-  readonly endpoints: readonly EndpointState[]
-  readonly #tracked = new Map<EndpointState, Tracked>()
+  readonly endpoints: readonly TrackedEndpoint[]
+  readonly #tracked = new Map<TrackedEndpoint, Tracked>()
   readonly #active: ActiveConfig | undefined
   readonly #passive: PassiveConfig | undefined
   readonly #slowStartMs: number
@@ -219,7 +219,7 @@ class Checker implements HealthChecker {
   readonly #random: () => number
   readonly #listeners = new Set<HealthChangeListener>()
   #state: 'idle' | 'running' | 'stopped' = 'idle'
-  #healthyList: EndpointState[] | undefined
+  #healthyList: TrackedEndpoint[] | undefined
 
   constructor(options: HealthCheckerOptions) {
     if (typeof options !== 'object' || options === null) throw new RangeError('options must be an object')
@@ -308,7 +308,7 @@ class Checker implements HealthChecker {
     return this.stop()
   }
 
-  observe(endpoint: EndpointState, outcome: ObservedOutcome): void {
+  observe(endpoint: TrackedEndpoint, outcome: ObservedOutcome): void {
     const passive = this.#passive
     const t = this.#tracked.get(endpoint)
     // Responses still arriving from an endpoint that is already out say nothing new.
@@ -333,21 +333,21 @@ class Checker implements HealthChecker {
     if (reason !== undefined) this.#eject(t, passive, now, reason)
   }
 
-  getFastest(): EndpointState | undefined {
-    let best: EndpointState | undefined
+  getFastest(): TrackedEndpoint | undefined {
+    let best: TrackedEndpoint | undefined
     for (const endpoint of this.healthy()) {
-      const latency = endpoint.probeLatencyMs
-      if (best === undefined || latency < best.probeLatencyMs || (Number.isNaN(best.probeLatencyMs) && !Number.isNaN(latency)))
+      const latency = endpoint.stats.probeLatencyMs
+      if (best === undefined || latency < best.stats.probeLatencyMs || (Number.isNaN(best.stats.probeLatencyMs) && !Number.isNaN(latency)))
         best = endpoint
     }
     return best
   }
 
-  healthy(): EndpointState[] {
+  healthy(): TrackedEndpoint[] {
     if (this.#healthyList === undefined) {
-      const list: EndpointState[] = []
+      const list: TrackedEndpoint[] = []
       for (const t of this.#tracked.values()) if (t.healthy) list.push(t.endpoint)
-      this.#healthyList = Object.freeze(list) as EndpointState[]
+      this.#healthyList = Object.freeze(list) as TrackedEndpoint[]
     }
     return this.#healthyList
   }

@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
-import { ForbiddenError, GatewayError, NoRouteError, PayloadTooLargeError, UnauthorizedError } from '@switchboard/core'
-import type { AdminConfig } from './config.ts'
+import { ForbiddenError, GatewayError, NoRouteError, UnauthorizedError } from '@switchboard/core'
+import type { AdminConfig } from '../config/types.ts'
+import type { NodeExchange } from '../transport/node-exchange.ts'
 
 /** What the admin API can see and do. */
 export interface AdminActions {
@@ -10,6 +10,12 @@ export interface AdminActions {
   purgeCache(prefix: string): Promise<number>
   /** Forgets remembered routes (discovery); undefined when discovery is not configured. */
   forgetRoutes?: (prefix: string) => Promise<number>
+  /** Routes in matching order with their policies and upstream. */
+  routes(): unknown[]
+  /** The config in force, secrets redacted. */
+  config(): unknown
+  /** Reloads the config from its source; resolves with the change summary, rejects with the reason. */
+  reload?: () => Promise<string>
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
@@ -17,72 +23,65 @@ const MAX_ADMIN_BODY = 16 * 1024
 
 /**
  * Serves `/admin/*` (or the configured prefix): JSON only, bearer token or loopback-only.
- * Routes: `GET upstreams`, `GET cache`, `POST cache/purge {prefix}`, `POST routes/forget {prefix}`.
+ * `GET upstreams`, `GET routes`, `GET config`, `GET cache`, `POST cache/purge {prefix}`,
+ * `POST routes/forget {prefix}`, `POST reload`. Answers go through the exchange, so server policies
+ * (a request id, CORS) decorate them like any other response.
  */
-export async function handleAdmin(
-  req: IncomingMessage,
-  res: ServerResponse,
-  sub: string,
-  config: AdminConfig,
-  actions: AdminActions,
-): Promise<void> {
-  try {
-    authorize(req, config)
-    const method = req.method ?? 'GET'
-    if (method === 'GET' && sub === '/upstreams') return send(res, 200, { upstreams: actions.upstreams() })
-    if (method === 'GET' && sub === '/cache') return send(res, 200, { cache: actions.cache() })
-    if (method === 'POST' && sub === '/cache/purge') {
-      const prefix = await readPrefix(req)
-      return send(res, 200, { purged: await actions.purgeCache(prefix) })
-    }
-    if (method === 'POST' && sub === '/routes/forget' && actions.forgetRoutes) {
-      const prefix = await readPrefix(req)
-      return send(res, 200, { forgotten: await actions.forgetRoutes(prefix) })
-    }
-    throw new NoRouteError({ message: 'Unknown admin endpoint' })
-  } catch (err) {
-    const e = err instanceof GatewayError ? err : new GatewayError(500, 'ERR_INTERNAL', 'Internal error', { cause: err })
-    send(res, e.status, e.toJSON())
+export async function handleAdmin(ex: NodeExchange, sub: string, config: AdminConfig, actions: AdminActions): Promise<void> {
+  authorize(ex, config)
+  const method = ex.method
+  if (method === 'GET' && sub === '/upstreams') return send(ex, 200, { upstreams: actions.upstreams() })
+  if (method === 'GET' && sub === '/routes') return send(ex, 200, { routes: actions.routes() })
+  if (method === 'GET' && sub === '/config') return send(ex, 200, { config: actions.config() })
+  if (method === 'GET' && sub === '/cache') return send(ex, 200, { cache: actions.cache() })
+  if (method === 'POST' && sub === '/cache/purge') {
+    const prefix = await readPrefix(ex)
+    return send(ex, 200, { purged: await actions.purgeCache(prefix) })
   }
+  if (method === 'POST' && sub === '/routes/forget' && actions.forgetRoutes) {
+    const prefix = await readPrefix(ex)
+    return send(ex, 200, { forgotten: await actions.forgetRoutes(prefix) })
+  }
+  if (method === 'POST' && sub === '/reload') {
+    if (!actions.reload) throw new GatewayError(501, 'ERR_NOT_IMPLEMENTED', 'This gateway has no config source to reload from')
+    try {
+      return send(ex, 200, { reloaded: true, summary: await actions.reload() })
+    } catch (err) {
+      return send(ex, 422, { reloaded: false, error: { code: 'ERR_RELOAD_REFUSED', message: (err as Error).message } })
+    }
+  }
+  throw new NoRouteError({ message: 'Unknown admin endpoint' })
 }
 
-function authorize(req: IncomingMessage, config: AdminConfig): void {
+function authorize(ex: NodeExchange, config: AdminConfig): void {
   if (config.token === undefined) {
     // Without a token only the machine itself may call the admin API.
-    const ip = req.socket.remoteAddress ?? ''
+    const ip = ex.clientIp
     if (ip !== '127.0.0.1' && ip !== '::1' && ip !== '::ffff:127.0.0.1') {
       throw new ForbiddenError({ message: 'Admin API is loopback-only without admin.token' })
     }
     return
   }
-  const header = req.headers.authorization ?? ''
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
+  const header = ex.request.headers.authorization
+  const value = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : ''
+  const given = Buffer.from(value)
   const expected = Buffer.from(config.token)
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthorizedError()
 }
 
-async function readPrefix(req: IncomingMessage): Promise<string> {
-  const q = req.url?.indexOf('?') ?? -1
-  const fromQuery = q === -1 ? null : new URLSearchParams(req.url!.slice(q)).get('prefix')
-  let total = 0
-  const chunks: Buffer[] = []
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length
-    if (total > MAX_ADMIN_BODY) throw new PayloadTooLargeError()
-    chunks.push(chunk)
-  }
+async function readPrefix(ex: NodeExchange): Promise<string> {
+  const fromQuery = ex.request.query ? new URLSearchParams(ex.request.query).get('prefix') : null
+  const bytes = ex.hasBody ? await ex.readBody(MAX_ADMIN_BODY) : new Uint8Array(0)
   if (fromQuery !== null) return fromQuery
-  if (total === 0) return ''
+  if (bytes.byteLength === 0) return ''
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { prefix?: unknown }
+    const body = JSON.parse(new TextDecoder().decode(bytes)) as { prefix?: unknown }
     return typeof body.prefix === 'string' ? body.prefix : ''
   } catch {
     throw new GatewayError(400, 'ERR_BAD_REQUEST', 'Expected a JSON body like {"prefix": "..."}')
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text) })
-  res.end(text)
+function send(ex: NodeExchange, status: number, body: unknown): Promise<void> {
+  return ex.respond(status, { ...JSON_HEADERS }, JSON.stringify(body))
 }

@@ -1,8 +1,9 @@
 import type { Balancer } from '@switchboard/core'
-import { createBalancer, createEndpoint, type EndpointState } from '@switchboard/balancer'
+import { createEndpoint, type EndpointState } from '@switchboard/balancer'
 import { createHealthChecker, type HealthChangeEvent, type HealthChecker } from '@switchboard/health-checker'
 import { createUpstreamPool, type UpstreamPool } from '@switchboard/proxy-pass'
-import type { UpstreamConfig } from './config.ts'
+import type { GatewayRegistry } from '../registry.ts'
+import type { UpstreamConfig } from '../config/types.ts'
 
 /** Receives health changes and other upstream events. */
 export type UpstreamLog = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void
@@ -17,15 +18,20 @@ export class UpstreamRuntime {
   readonly endpoints: EndpointState[]
   readonly balancer: Balancer
   readonly checker: HealthChecker
+  /** The config serialised: equal keys mean a reload can keep this upstream (pools, health, stats). */
+  readonly key: string
   readonly #pools = new Map<EndpointState, UpstreamPool>()
+  #started = false
+  #closed: Promise<void> | undefined
 
-  constructor(config: UpstreamConfig, log: UpstreamLog) {
+  constructor(config: UpstreamConfig, log: UpstreamLog, registry: GatewayRegistry) {
     this.name = config.name
     this.config = config
+    this.key = JSON.stringify(config)
     this.endpoints = config.targets.map((t) =>
       createEndpoint({ url: t.url, weight: t.weight, priority: t.priority }),
     )
-    this.balancer = createBalancer(config.balancer)
+    this.balancer = registry.createBalancer(config.balancer.strategy, config.balancer.options)
     const hc = config.healthCheck
     const od = config.outlierDetection
     this.checker = createHealthChecker({
@@ -63,6 +69,7 @@ export class UpstreamRuntime {
         ep,
         createUpstreamPool(originOf(ep.url), {
           connectTimeoutMs: config.timeouts.connectMs,
+          connections: config.pool.connections,
           onConnect: () => ep.connectionOpened(),
           onDisconnect: () => ep.connectionClosed(),
         }),
@@ -72,12 +79,14 @@ export class UpstreamRuntime {
 
   /** Starts active health checks (when configured). */
   start(): void {
+    if (this.#started) return
+    this.#started = true
     if (this.config.healthCheck) this.checker.start()
   }
 
   /** Healthy endpoints; the same array object while the healthy set does not change. */
   candidates(): EndpointState[] {
-    return this.checker.healthy()
+    return this.checker.healthy() as EndpointState[]
   }
 
   pool(endpoint: EndpointState): UpstreamPool {
@@ -87,9 +96,19 @@ export class UpstreamRuntime {
   }
 
   /** Stops health checks and closes every pool (in-flight requests finish first). */
-  async close(): Promise<void> {
-    await this.checker.stop()
-    await Promise.all([...this.#pools.values()].map((p) => p.close()))
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.checker.stop()
+      await Promise.all([...this.#pools.values()].map((p) => p.close()))
+    })()
+    return this.#closed
+  }
+
+  /** Open connections over every endpoint's pool (reload tests use it to prove pools were kept). */
+  get openConnections(): number {
+    let n = 0
+    for (const ep of this.endpoints) n += ep.openConnections
+    return n
   }
 
   /** A JSON snapshot of every endpoint's stats. */

@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import {
   type Exchange,
   type ExchangeRequest,
+  type ExchangeResponseInfo,
+  NoRouteError,
   type HeaderRecord,
   type MatchedRoute,
   PayloadTooLargeError,
@@ -11,9 +14,15 @@ import {
   type UpstreamResponse,
 } from '@switchboard/core'
 
-/** What the Node exchange needs from the gateway to reach upstreams outside the final step. */
-export interface ExchangeHost {
-  fetchUpstream(ex: NodeExchange, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse>
+/** Sends the exchange's request to its route's upstream and returns the response (cache revalidation). */
+export type UpstreamFetcher = (ex: NodeExchange, init: UpstreamFetchInit | undefined) => Promise<UpstreamResponse>
+
+/** A WebSocket upgrade: the socket and the bytes read past the head. */
+export interface UpgradeInfo {
+  readonly socket: Duplex
+  readonly head: Buffer
+  /** Set once the tunnel owns the socket (the exchange's response is then detached). */
+  tunnelled: boolean
 }
 
 /**
@@ -33,6 +42,14 @@ export class NodeExchange implements Exchange, RequestInfo {
   readonly res: ServerResponse
   /** True while the client still waits for `100 Continue`. */
   continuePending: boolean
+  /** The error that became the response, set by the pipeline. */
+  error: unknown = undefined
+  /** Set for WebSocket upgrades: the terminal step tunnels instead of proxying. */
+  upgrade: UpgradeInfo | undefined = undefined
+  /** The normalised path used for routing and authorization decisions. */
+  normalizedPath = '/'
+  /** Set when a route matched: how `fetchUpstream()` reaches the route's upstream. */
+  fetcher: UpstreamFetcher | undefined = undefined
   #state: Map<string, unknown> | undefined
   #upstreamHeaders: Record<string, string | undefined> | undefined
   #responseHeaders: Record<string, string | string[]> | undefined
@@ -40,12 +57,10 @@ export class NodeExchange implements Exchange, RequestInfo {
   #headHooks: Array<(status: number, headers: HeaderRecord) => void> | undefined
   #buffered: Uint8Array | undefined
   #responded = false
-  readonly #host: ExchangeHost
 
   constructor(
     req: IncomingMessage,
     res: ServerResponse,
-    host: ExchangeHost,
     target: string,
     path: string,
     query: string,
@@ -54,7 +69,6 @@ export class NodeExchange implements Exchange, RequestInfo {
   ) {
     this.req = req
     this.res = res
-    this.#host = host
     this.method = req.method ?? 'GET'
     this.target = target
     this.headers = req.headers
@@ -96,6 +110,11 @@ export class NodeExchange implements Exchange, RequestInfo {
   /** True when a layer set response headers or registered an `onResponseHead` hook. */
   get editsResponseHead(): boolean {
     return this.#responseHeaders !== undefined || this.#headHooks !== undefined
+  }
+
+  get response(): ExchangeResponseInfo | undefined {
+    const res = this.res
+    return res.headersSent ? { status: res.statusCode, headers: res.getHeaders() as HeaderRecord } : undefined
   }
 
   get responded(): boolean {
@@ -224,6 +243,6 @@ export class NodeExchange implements Exchange, RequestInfo {
   }
 
   fetchUpstream(init?: UpstreamFetchInit): Promise<UpstreamResponse> {
-    return this.#host.fetchUpstream(this, init)
+    return this.fetcher ? this.fetcher(this, init) : Promise.reject(new NoRouteError())
   }
 }

@@ -1,0 +1,30 @@
+import type { ConfigValidator } from '@switchboard/core'
+import { parseStore } from './store.ts'
+import type { DiscoveryConfig } from './types.ts'
+
+export function parseDiscovery(v: ConfigValidator, raw: unknown): DiscoveryConfig | undefined {
+  if (raw === undefined) return undefined
+  const d = v.object(raw, 'discovery')
+  v.keys(d, 'discovery', ['endpoints', 'remember', 'store', 'timeouts'])
+  const list = v.list(d.endpoints, 'discovery.endpoints')
+  if (list.length === 0) v.fail('discovery.endpoints', 'at least one endpoint URL', list)
+  const endpoints = list.map((e, i) => v.httpUrl(e, `discovery.endpoints[${i}]`))
+  let rememberTtlMs = 3_600_000
+  if (d.remember !== undefined) {
+    const r = v.object(d.remember, 'discovery.remember')
+    v.keys(r, 'discovery.remember', ['ttl'])
+    rememberTtlMs = v.duration(r.ttl, 'discovery.remember.ttl', rememberTtlMs, 1)
+  }
+  const t = d.timeouts === undefined ? {} : v.object(d.timeouts, 'discovery.timeouts')
+  v.keys(t, 'discovery.timeouts', ['connect', 'response', 'idle'])
+  return {
+    endpoints,
+    rememberTtlMs,
+    store: d.store === undefined ? undefined : parseStore(v, d.store, 'discovery.store'),
+    timeouts: {
+      connectMs: v.duration(t.connect, 'discovery.timeouts.connect', 2_000, 1),
+      responseMs: v.duration(t.response, 'discovery.timeouts.response', 30_000, 1),
+      idleMs: v.duration(t.idle, 'discovery.timeouts.idle', 60_000, 1),
+    },
+  }
+}

@@ -1,0 +1,156 @@
+import { ConfigError, type ConfigObject, ConfigValidator, type PolicyPhase } from '@switchboard/core'
+import { createEndpoint } from '@switchboard/balancer'
+import { createHealthChecker } from '@switchboard/health-checker'
+import { validateRoute } from '@switchboard/matcher'
+import { parse as parseYaml } from 'yaml'
+import { GatewayRegistry } from '../registry.ts'
+import { parseAdmin } from './admin.ts'
+import { parseDiscovery } from './discovery.ts'
+import { parseRoute } from './routes.ts'
+import { parseServer } from './server.ts'
+import { parseStore } from './store.ts'
+import type { GatewayConfig, ParseConfigOptions, PolicyInstanceConfig, RouteConfig, UpstreamConfig } from './types.ts'
+import { parseUpstream } from './upstreams.ts'
+
+const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies']
+
+/**
+ * Parses YAML (or JSON, which is YAML) config text, expands `${ENV}` in string values, validates it
+ * and fills in defaults. Throws {@link ConfigError} naming the file and key path. Plugins named in
+ * the text are not loaded here (see `loadConfigFile`); pass a `registry` they were loaded into.
+ * @example const config = loadConfigText(readFileSync('gw.yaml', 'utf8'), { file: 'gw.yaml' })
+ */
+export function loadConfigText(text: string, options: ParseConfigOptions = {}): GatewayConfig {
+  return parseConfig(parseConfigText(text, options.file), options)
+}
+
+/** YAML text → plain object, with the YAML error as a ConfigError naming the file. */
+export function parseConfigText(text: string, file?: string): unknown {
+  try {
+    return parseYaml(text, { prettyErrors: true, uniqueKeys: true })
+  } catch (err) {
+    throw new ConfigError('', `valid YAML (${(err as Error).message.split('\n')[0]})`, { file, cause: err })
+  }
+}
+
+/**
+ * Validates an already-parsed config object (see {@link loadConfigText}). Everything the gateway
+ * could refuse while starting is refused here, with the key path: route patterns (built once),
+ * balancer and health-check options (built once), policy options (each type's own parser), names.
+ * @example parseConfig({ upstreams: { a: { targets: ['http://127.0.0.1:3000'] } }, routes: [{ name: 'all', match: { path: '/*' }, upstream: 'a' }] })
+ */
+export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): GatewayConfig {
+  const env = options.env ?? (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {}
+  const registry = options.registry ?? new GatewayRegistry()
+  const v = new ConfigValidator(options.file, env)
+  const root = v.object(raw, '')
+  v.keys(root, '', ROOT_KEYS)
+  const plugins = root.plugins === undefined ? [] : v.list(root.plugins, 'plugins').map((p, i) => v.string(p, `plugins[${i}]`))
+  const server = parseServer(v, root.server)
+  const discovery = parseDiscovery(v, root.discovery)
+  const upstreams = Object.create(null) as Record<string, UpstreamConfig>
+  const upstreamsRaw = discovery && root.upstreams === undefined ? {} : v.map(root.upstreams, 'upstreams')
+  const names = Object.keys(upstreamsRaw)
+  if (names.length === 0 && !discovery) v.fail('upstreams', 'at least one upstream', upstreamsRaw)
+  for (const name of names) {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) v.fail(`upstreams.${name}`, 'an upstream name of letters, digits, _ . -', name)
+    upstreams[name] = parseUpstream(v, name, upstreamsRaw[name], registry)
+    checkHealthOptions(v, upstreams[name])
+  }
+  const policies = parsePolicies(v, root.policies, registry)
+  const routesRaw = discovery && root.routes === undefined ? [] : v.list(root.routes, 'routes')
+  if (routesRaw.length === 0 && !discovery) v.fail('routes', 'at least one route (or a discovery: section)', routesRaw)
+  const seen = new Set<string>()
+  const routes = routesRaw.map((r, i) => {
+    const at = `routes[${i}]`
+    const route = parseRoute(v, at, r, upstreams)
+    if (seen.has(route.name)) v.fail(`${at}.name`, 'a name no other route uses', route.name)
+    seen.add(route.name)
+    checkRoutePattern(v, at, route)
+    checkPolicyRefs(v, `${at}.policies`, route.policies, policies, registry, 'route')
+    return route
+  })
+  checkPolicyRefs(v, 'server.policies', server.policies, policies, registry, 'server')
+  const store = parseStore(v, root.store)
+  const admin = parseAdmin(v, root.admin, server.healthPath)
+  return { server, upstreams, routes, store, admin, discovery, plugins, policies, source: { file: options.file } }
+}
+
+function parsePolicies(v: ConfigValidator, raw: unknown, registry: GatewayRegistry): Record<string, PolicyInstanceConfig> {
+  const out = Object.create(null) as Record<string, PolicyInstanceConfig>
+  if (raw === undefined) return out
+  const map = v.map(raw, 'policies')
+  for (const name of Object.keys(map)) {
+    const at = `policies.${name}`
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) v.fail(at, 'a policy name of letters, digits, _ . -', name)
+    const entry = v.object(map[name], at)
+    const use = v.string(entry.use, `${at}.use`)
+    const definition = registry.policy(use)
+    if (!definition) v.fail(`${at}.use`, `a registered policy type (${registry.policyNames().join(', ')})`, use)
+    const rest: ConfigObject = {}
+    for (const key of Object.keys(entry)) if (key !== 'use') rest[key] = expandDeep(v, entry[key], `${at}.${key}`)
+    let options: unknown
+    try {
+      options = definition.parse(rest, at)
+    } catch (err) {
+      if (err instanceof ConfigError) throw ConfigError.inFile(err, v.file)
+      v.fail(at, `valid options for ${use} (${(err as Error).message})`, rest)
+    }
+    out[name] = { name, use, options }
+  }
+  return out
+}
+
+function checkPolicyRefs(
+  v: ConfigValidator,
+  at: string,
+  names: string[],
+  policies: Record<string, PolicyInstanceConfig>,
+  registry: GatewayRegistry,
+  phase: PolicyPhase,
+): void {
+  names.forEach((name, i) => {
+    const instance = Object.hasOwn(policies, name) ? policies[name] : undefined
+    if (!instance) v.fail(`${at}[${i}]`, `the name of an entry in policies: (${Object.keys(policies).join(', ') || 'none defined'})`, name)
+    const phases = registry.policy(instance.use)?.phases
+    if (phases && !phases.includes(phase)) v.fail(`${at}[${i}]`, `a policy that runs in the ${phase} phase (${instance.use} runs in: ${phases.join(', ')})`, name)
+  })
+}
+
+/** Compiles the route's pattern alone, so a pattern the matcher refuses is reported with its key path. */
+function checkRoutePattern(v: ConfigValidator, at: string, route: RouteConfig): void {
+  const issues = validateRoute({ name: route.name, priority: route.priority, match: { ...route.match }, data: undefined })
+  if (issues.length > 0) {
+    const first = issues[0]
+    v.fail(`${at}.${first.field}`, `a valid route (${first.message})`, undefined)
+  }
+}
+
+/** Builds the health checker once without starting it, so its range checks run now. */
+function checkHealthOptions(v: ConfigValidator, u: UpstreamConfig): void {
+  const at = `upstreams.${u.name}`
+  try {
+    createHealthChecker({
+      endpoints: u.targets.map((t) => createEndpoint({ url: t.url, weight: t.weight, priority: t.priority })),
+      active: u.healthCheck && { ...u.healthCheck },
+      passive: u.outlierDetection && { ...u.outlierDetection },
+      slowStartMs: u.slowStartMs,
+    })
+  } catch (err) {
+    const message = (err as Error).message
+    const key = /passive/.test(message) ? 'outlierDetection' : /active/.test(message) ? 'healthCheck' : /endpoints/.test(message) ? 'targets' : 'slowStart'
+    v.fail(`${at}.${key}`, `valid settings (${message.replace(/^endpoints/, 'targets')})`, undefined)
+  }
+}
+
+/** `${ENV}` expansion through a nested value, for options handed to plugin parsers. */
+function expandDeep(v: ConfigValidator, value: unknown, at: string): unknown {
+  if (typeof value === 'string') return v.expand(value, at)
+  if (Array.isArray(value)) return value.map((x, i) => expandDeep(v, x, `${at}[${i}]`))
+  if (typeof value === 'object' && value !== null) {
+    const out: ConfigObject = {}
+    for (const key of Object.keys(value)) out[key] = expandDeep(v, (value as ConfigObject)[key], `${at}.${key}`)
+    return out
+  }
+  return value
+}

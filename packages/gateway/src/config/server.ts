@@ -1,0 +1,34 @@
+import type { ConfigValidator } from '@switchboard/core'
+import type { ServerConfig } from './types.ts'
+
+export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
+  const s = raw === undefined ? {} : v.object(raw, 'server')
+  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies'])
+  const l = s.limits === undefined ? {} : v.object(s.limits, 'server.limits')
+  v.keys(l, 'server.limits', ['maxHeaderBytes', 'maxHeaderCount', 'headersTimeout', 'bodyIdleTimeout', 'sendTimeout', 'maxBodySize', 'maxRequestBodySize'])
+  const healthPath = v.optString(s.healthPath, 'server.healthPath') ?? '/health'
+  if (!healthPath.startsWith('/')) v.fail('server.healthPath', 'a path starting with /', healthPath)
+  return {
+    host: v.optString(s.host, 'server.host') ?? '127.0.0.1',
+    port: v.port(s.port, 'server.port') ?? 8080,
+    healthPath,
+    keepAliveTimeoutMs: v.duration(s.keepAliveTimeout, 'server.keepAliveTimeout', 5_000),
+    shutdownTimeoutMs: v.duration(s.shutdownTimeout, 'server.shutdownTimeout', 30_000),
+    limits: {
+      maxHeaderBytes: v.size(l.maxHeaderBytes, 'server.limits.maxHeaderBytes', 16 * 1024, 1024),
+      headersTimeoutMs: v.duration(l.headersTimeout, 'server.limits.headersTimeout', 10_000, 1),
+      bodyIdleTimeoutMs: v.duration(l.bodyIdleTimeout, 'server.limits.bodyIdleTimeout', 30_000, 1),
+      maxBodyBytes: v.size(l.maxBodySize, 'server.limits.maxBodySize', 1024 * 1024, 0),
+      maxRequestBodyBytes: v.size(l.maxRequestBodySize, 'server.limits.maxRequestBodySize', 1024 ** 3, 0),
+      maxHeaderCount: v.optInteger(l.maxHeaderCount, 'server.limits.maxHeaderCount', 1) ?? 100,
+      sendTimeoutMs: v.duration(l.sendTimeout, 'server.limits.sendTimeout', 60_000, 1),
+    },
+    policies: policyNames(v, s.policies, 'server.policies'),
+  }
+}
+
+/** A list of policy instance names (checked against `policies:` by the caller). */
+export function policyNames(v: ConfigValidator, raw: unknown, at: string): string[] {
+  if (raw === undefined) return []
+  return v.list(raw, at).map((x, i) => v.string(x, `${at}[${i}]`))
+}

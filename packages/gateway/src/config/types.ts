@@ -1,0 +1,218 @@
+import type { ConditionValue, HeaderEditConfig } from '@switchboard/core'
+import type { GatewayRegistry } from '../registry.ts'
+
+export type { ConditionValue, HeaderEditConfig }
+
+
+/** Limits on what a client may send; every size and every wait has one. */
+export interface LimitsConfig {
+  /** Request head larger than this: 431. @default 16 KiB */
+  maxHeaderBytes: number
+  /** The whole request head must arrive within this (slowloris). @default 10 s */
+  headersTimeoutMs: number
+  /** Longest silence while a request body is arriving: 408. @default 30 s */
+  bodyIdleTimeoutMs: number
+  /** Largest body the gateway reads itself (payload routes, discovery replay): 413. @default 1 MiB */
+  maxBodyBytes: number
+  /** Largest request body streamed to an upstream: 413 (declared) or a cut-off upload. @default 1 GiB */
+  maxRequestBodyBytes: number
+  /** Most header fields in a request head; more: 431, nothing forwarded. @default 100 */
+  maxHeaderCount: number
+  /** Longest time a write to a client may stay blocked (a client that does not read): the response is cut. @default 60 s */
+  sendTimeoutMs: number
+}
+
+/** `server:` section. */
+export interface ServerConfig {
+  /** @default '127.0.0.1' */
+  host: string
+  /** @default 8080; `PORT` in the environment overrides it in the CLI */
+  port: number
+  limits: LimitsConfig
+  /** Path answered by the gateway itself with its health. @default '/health' */
+  healthPath: string
+  /** Idle keep-alive connections close after this. @default 5 s */
+  keepAliveTimeoutMs: number
+  /** On SIGTERM/SIGINT in-flight requests get this long to finish. @default 30 s */
+  shutdownTimeoutMs: number
+  /** Named policies (from `policies:`) run for every request before routing. @default [] */
+  policies: string[]
+}
+
+/** Upstream timeouts (`upstreams.NAME.timeouts`). */
+export interface TimeoutsConfig {
+  /** TCP connect: 502 when it fails, 504 when it takes too long. @default 2 s */
+  connectMs: number
+  /** Request sent → response head: 504. @default 30 s */
+  responseMs: number
+  /** Longest silence inside a streaming body, either way. @default 60 s */
+  idleMs: number
+}
+
+/** One target of an upstream. */
+export interface TargetConfig {
+  url: string
+  /** @default 1 */
+  weight: number
+  /** Tier for `first-available`: lower first. @default 0 */
+  priority: number
+}
+
+/** Active health checks (`healthCheck:` on an upstream). */
+export interface HealthCheckConfig {
+  path: string
+  method: 'HEAD' | 'GET' | 'OPTIONS'
+  intervalMs: number
+  timeoutMs: number
+  healthyThreshold: number
+  unhealthyThreshold: number
+  expectStatus: Array<number | string>
+}
+
+/** Passive outlier detection (`outlierDetection:` on an upstream). */
+export interface OutlierDetectionConfig {
+  consecutiveFailures: number
+  failureRate: number
+  minRequests: number
+  windowMs: number
+  baseEjectionMs: number
+  maxEjectionMs: number
+  maxEjectedPercent: number
+}
+
+/** `upstreams.NAME`. */
+export interface UpstreamConfig {
+  name: string
+  balancer: { strategy: string; options: Record<string, unknown> }
+  targets: TargetConfig[]
+  timeouts: TimeoutsConfig
+  healthCheck: HealthCheckConfig | undefined
+  outlierDetection: OutlierDetectionConfig | undefined
+  /** Ramp a returning endpoint's weight over this long; 0 = off. */
+  slowStartMs: number
+  /** Extra attempts on another endpoint for idempotent requests that failed before a response. @default 1 */
+  retries: number
+  /** Connection pool per endpoint (`pool: { connections, queueTimeout }`). */
+  pool: PoolConfig
+}
+
+/** `upstreams.NAME.pool`. */
+export interface PoolConfig {
+  /** Most connections open to one endpoint. @default 128 */
+  connections: number
+  /** Longest wait for a free connection when all are busy: 503 `ERR_UPSTREAM_POOL_SATURATED`. @default 1 s */
+  queueTimeoutMs: number
+}
+
+
+/** `routes[].match`. */
+export interface RouteMatchConfig {
+  path?: string
+  pathRegex?: string
+  methods?: string[]
+  host?: string | string[]
+  headers?: Record<string, ConditionValue>
+  query?: Record<string, ConditionValue>
+  payload?: unknown[]
+}
+
+/** `routes[].cache`. */
+export interface RouteCacheConfig {
+  /** Freshness used only when the upstream gives none. */
+  ttlMs: number | undefined
+  /** Bodies above this stream through uncached. @default 1 MiB */
+  maxObjectBytes: number
+  /** Request headers added to the cache key (a tenant header, say). @default [] */
+  keyHeaders: string[]
+}
+
+
+/** One route. */
+export interface RouteConfig {
+  name: string
+  match: RouteMatchConfig
+  upstream: string
+  priority: number | undefined
+  rewrite: { stripPrefix?: string; addPrefix?: string } | undefined
+  requestHeaders: HeaderEditConfig | undefined
+  responseHeaders: HeaderEditConfig | undefined
+  cache: RouteCacheConfig | undefined
+  /** WebSocket limits; any of them switches the tunnel from socket-level to frame-aware relay. */
+  websocket: RouteWebSocketConfig | undefined
+  /** Named policies (from `policies:`) run after this route matched, before the shorthand edits. @default [] */
+  policies: string[]
+}
+
+/** `routes[].websocket`. */
+export interface RouteWebSocketConfig {
+  /** A bigger message closes both sides with 1009. */
+  maxMessageBytes: number | undefined
+  /** No message either way for this long closes both sides with 1001. */
+  idleTimeoutMs: number | undefined
+  /** Ping both sides this often; a side that missed the last ping is dropped. */
+  pingIntervalMs: number | undefined
+}
+
+/** `store:`: where state lives. */
+export interface StoreConfig {
+  driver: 'memory' | 'sqlite' | 'redis'
+  path?: string
+  url?: string
+  failMode?: 'open' | 'closed'
+}
+
+/** A validated, normalised gateway configuration. */
+export interface GatewayConfig {
+  server: ServerConfig
+  upstreams: Record<string, UpstreamConfig>
+  routes: RouteConfig[]
+  store: StoreConfig
+  /** The admin API, when enabled. */
+  admin: AdminConfig | undefined
+  /** First-success discovery for requests no route claims, when configured. */
+  discovery: DiscoveryConfig | undefined
+  /** Plugin modules, resolved to absolute file URLs or package names, in load order. */
+  plugins: string[]
+  /** Named policy instances (`policies.NAME: { use: TYPE, ...options }`), options already parsed. */
+  policies: Record<string, PolicyInstanceConfig>
+  /** Where the config came from (for reload and relative paths). */
+  source: { file: string | undefined }
+}
+
+/** One entry of `policies:`. */
+export interface PolicyInstanceConfig {
+  readonly name: string
+  /** The registered policy type. */
+  readonly use: string
+  /** Options as the type's `parse` returned them. */
+  readonly options: unknown
+}
+
+/** `discovery:`: try endpoints in order for unrouted requests and remember the first that answers 200. */
+export interface DiscoveryConfig {
+  /** Endpoints in the order they are tried. */
+  endpoints: string[]
+  /** How long a remembered route is used (`remember: { ttl }`). @default 1 h */
+  rememberTtlMs: number
+  /** Where remembered routes live; @default the top-level store when it is sqlite or redis, else sqlite ./switchboard-routes.db */
+  store: StoreConfig | undefined
+  timeouts: TimeoutsConfig
+}
+
+/** `admin:`: the JSON admin API under a path prefix on the gateway's port. */
+export interface AdminConfig {
+  /** Path prefix. @default '/admin' */
+  path: string
+  /** Bearer token required on every admin call; without one only loopback clients are served. */
+  token: string | undefined
+}
+
+/** Options of {@link parseConfig} and {@link loadConfigText}. */
+export interface ParseConfigOptions {
+  /** File name for error messages. */
+  file?: string
+  /** Variables for `${NAME}` / `${NAME:-default}` expansion. @default process.env where available */
+  env?: Record<string, string | undefined>
+  /** Balancers and policy types config may name. @default the built-ins */
+  registry?: GatewayRegistry
+}

@@ -1,0 +1,148 @@
+import type { ConfigObject, ConfigValidator } from '@switchboard/core'
+import type { GatewayRegistry } from '../registry.ts'
+import type { HealthCheckConfig, OutlierDetectionConfig, PoolConfig, UpstreamConfig } from './types.ts'
+
+export const DEFAULT_HEALTH: HealthCheckConfig = {
+  path: '/',
+  method: 'HEAD',
+  intervalMs: 10_000,
+  timeoutMs: 2_000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+  expectStatus: ['2xx', '3xx'],
+}
+
+export const DEFAULT_OUTLIER: OutlierDetectionConfig = {
+  consecutiveFailures: 5,
+  failureRate: 0.5,
+  minRequests: 20,
+  windowMs: 10_000,
+  baseEjectionMs: 30_000,
+  maxEjectionMs: 300_000,
+  maxEjectedPercent: 50,
+}
+export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, registry: GatewayRegistry): UpstreamConfig {
+  const at = `upstreams.${name}`
+  const u = v.object(raw, at)
+  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'pool'])
+  let balancer: UpstreamConfig['balancer']
+  if (u.balancer === undefined) balancer = { strategy: 'p2c', options: {} }
+  else if (typeof u.balancer === 'string') balancer = { strategy: u.balancer, options: {} }
+  else {
+    const b = v.object(u.balancer, `${at}.balancer`)
+    v.keys(b, `${at}.balancer`, ['strategy', 'options'])
+    balancer = {
+      strategy: v.string(b.strategy, `${at}.balancer.strategy`),
+      options: b.options === undefined ? {} : v.object(b.options, `${at}.balancer.options`),
+    }
+  }
+  if (!registry.hasBalancer(balancer.strategy)) {
+    v.fail(`${at}.balancer${typeof u.balancer === 'string' ? '' : '.strategy'}`, `a balancer name (${registry.balancerNames().join(', ')})`, balancer.strategy)
+  }
+  try {
+    // Build it once to validate the options now, with the key path, rather than at first request.
+    registry.createBalancer(balancer.strategy, balancer.options)
+  } catch (err) {
+    v.fail(`${at}.balancer.options`, `valid options for ${balancer.strategy} (${(err as Error).message})`, balancer.options)
+  }
+  const targetsRaw = v.list(u.targets, `${at}.targets`)
+  if (targetsRaw.length === 0) v.fail(`${at}.targets`, 'at least one target', targetsRaw)
+  const targets = targetsRaw.map((t, i) => {
+    const tat = `${at}.targets[${i}]`
+    const obj = typeof t === 'string' ? { url: t } : v.object(t, tat)
+    v.keys(obj, tat, ['url', 'weight', 'priority'])
+    const url = v.httpUrl(obj.url, `${tat}.url`)
+    const weight = obj.weight === undefined ? 1 : v.number(obj.weight, `${tat}.weight`, { min: Number.MIN_VALUE })
+    const priority = obj.priority === undefined ? 0 : v.integer(obj.priority, `${tat}.priority`, 0)
+    return { url, weight, priority }
+  })
+  const t = u.timeouts === undefined ? {} : v.object(u.timeouts, `${at}.timeouts`)
+  v.keys(t, `${at}.timeouts`, ['connect', 'response', 'idle'])
+  const timeouts = {
+    connectMs: v.duration(t.connect, `${at}.timeouts.connect`, 2_000, 1),
+    responseMs: v.duration(t.response, `${at}.timeouts.response`, 30_000, 1),
+    idleMs: v.duration(t.idle, `${at}.timeouts.idle`, 60_000, 1),
+  }
+  let healthCheck: HealthCheckConfig | undefined
+  if (u.healthCheck !== undefined && u.healthCheck !== false) {
+    const hat = `${at}.healthCheck`
+    const h = u.healthCheck === true ? {} : v.object(u.healthCheck, hat)
+    v.keys(h, hat, ['path', 'method', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'expectStatus'])
+    const method = (v.optString(h.method, `${hat}.method`) ?? DEFAULT_HEALTH.method).toUpperCase()
+    if (method !== 'HEAD' && method !== 'GET' && method !== 'OPTIONS') v.fail(`${hat}.method`, 'HEAD, GET or OPTIONS', h.method)
+    const path = v.optString(h.path, `${hat}.path`) ?? DEFAULT_HEALTH.path
+    if (!path.startsWith('/')) v.fail(`${hat}.path`, 'a path starting with /', path)
+    let expectStatus = DEFAULT_HEALTH.expectStatus
+    if (h.expectStatus !== undefined) {
+      const list = Array.isArray(h.expectStatus) ? h.expectStatus : [h.expectStatus]
+      expectStatus = list.map((s, i) => {
+        if (typeof s === 'number' && Number.isInteger(s) && s >= 100 && s <= 599) return s
+        if (typeof s === 'string' && /^[1-5]xx$/.test(s)) return s
+        return v.fail(`${hat}.expectStatus[${i}]`, 'a status code (200) or class (2xx)', s)
+      })
+    }
+    healthCheck = {
+      path,
+      method: method as HealthCheckConfig['method'],
+      intervalMs: v.duration(h.interval, `${hat}.interval`, DEFAULT_HEALTH.intervalMs, 1),
+      timeoutMs: v.duration(h.timeout, `${hat}.timeout`, DEFAULT_HEALTH.timeoutMs, 1),
+      healthyThreshold: v.optInteger(h.healthyThreshold, `${hat}.healthyThreshold`, 1) ?? DEFAULT_HEALTH.healthyThreshold,
+      unhealthyThreshold:
+        v.optInteger(h.unhealthyThreshold, `${hat}.unhealthyThreshold`, 1) ?? DEFAULT_HEALTH.unhealthyThreshold,
+      expectStatus,
+    }
+  }
+  let outlierDetection: OutlierDetectionConfig | undefined
+  if (u.outlierDetection !== undefined && u.outlierDetection !== false) {
+    const oat = `${at}.outlierDetection`
+    const o = u.outlierDetection === true ? {} : v.object(u.outlierDetection, oat)
+    v.keys(o, oat, [
+      'consecutiveFailures',
+      'failureRate',
+      'minRequests',
+      'window',
+      'baseEjectionTime',
+      'maxEjectionTime',
+      'maxEjectedPercent',
+    ])
+    outlierDetection = {
+      consecutiveFailures:
+        v.optInteger(o.consecutiveFailures, `${oat}.consecutiveFailures`, 1) ?? DEFAULT_OUTLIER.consecutiveFailures,
+      failureRate:
+        o.failureRate === undefined
+          ? DEFAULT_OUTLIER.failureRate
+          : v.number(o.failureRate, `${oat}.failureRate`, { min: Number.MIN_VALUE, max: 1 }),
+      minRequests: v.optInteger(o.minRequests, `${oat}.minRequests`, 1) ?? DEFAULT_OUTLIER.minRequests,
+      windowMs: v.duration(o.window, `${oat}.window`, DEFAULT_OUTLIER.windowMs, 1),
+      baseEjectionMs: v.duration(o.baseEjectionTime, `${oat}.baseEjectionTime`, DEFAULT_OUTLIER.baseEjectionMs, 1),
+      maxEjectionMs: v.duration(o.maxEjectionTime, `${oat}.maxEjectionTime`, DEFAULT_OUTLIER.maxEjectionMs, 1),
+      maxEjectedPercent:
+        o.maxEjectedPercent === undefined
+          ? DEFAULT_OUTLIER.maxEjectedPercent
+          : v.number(o.maxEjectedPercent, `${oat}.maxEjectedPercent`, { min: 0, max: 100 }),
+    }
+  }
+  if (outlierDetection && outlierDetection.maxEjectionMs < outlierDetection.baseEjectionMs) {
+    v.fail(`${at}.outlierDetection.maxEjectionTime`, 'a duration at least as long as baseEjectionTime', u.outlierDetection && (u.outlierDetection as ConfigObject).maxEjectionTime)
+  }
+  return {
+    name,
+    balancer,
+    targets,
+    timeouts,
+    healthCheck,
+    outlierDetection,
+    slowStartMs: v.duration(u.slowStart, `${at}.slowStart`, 0),
+    retries: v.optInteger(u.retries, `${at}.retries`, 0) ?? 1,
+    pool: parsePool(v, u.pool, `${at}.pool`),
+  }
+}
+
+function parsePool(v: ConfigValidator, raw: unknown, at: string): PoolConfig {
+  const p = raw === undefined ? {} : v.object(raw, at)
+  v.keys(p, at, ['connections', 'queueTimeout'])
+  return {
+    connections: v.optInteger(p.connections, `${at}.connections`, 1) ?? 128,
+    queueTimeoutMs: v.duration(p.queueTimeout, `${at}.queueTimeout`, 1_000, 1),
+  }
+}

@@ -1,0 +1,144 @@
+import type { Socket } from 'node:net'
+import {
+  compose,
+  type Exchange,
+  isGatewayError,
+  type Middleware,
+  NoRouteError,
+  toGatewayError,
+} from '@switchboard/core'
+import type { LifecycleHooks } from '../registry.ts'
+import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
+import type { NodeExchange } from '../transport/node-exchange.ts'
+import { fetchFromUpstream, proxyToUpstream, tunnelToUpstream } from './terminals.ts'
+
+/** What the pipeline needs from the gateway that holds it. */
+export interface PipelineContext {
+  readonly logger: GatewayLogger
+  /** True while the gateway drains (health answers 503). */
+  closing(): boolean
+  /** Serves the admin API for `sub` (the path below the admin prefix). */
+  admin(ex: NodeExchange, sub: string): Promise<void>
+  /** A client socket was handed to a tunnel (tracked for shutdown). */
+  onTunnel(socket: Socket): void
+}
+
+/** One request's way through a runtime: server policies → route → route policies → terminal. */
+export type Pipeline = (ex: NodeExchange) => Promise<void>
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+const ROUTE_KEY = 'switchboard.route'
+
+/**
+ * Builds the pipeline of a runtime. Server policies run for every request (health, admin, 404s and
+ * discovery included); route policies run once a route matched; the terminal proxies or tunnels.
+ * An error anywhere becomes a JSON response inside the chain, so every outer layer still decorates it.
+ */
+export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline {
+  const { config } = runtime
+  const limits = config.server.limits
+  const onError = (error: unknown, ex: Exchange): Promise<void> => respondWithGatewayError(error, ex as NodeExchange, ctx.logger)
+  const routeChains = new Map<RouteRuntime, (ex: Exchange) => Promise<void>>()
+  for (const route of runtime.routes.values()) {
+    routeChains.set(
+      route,
+      compose(route.layers, {
+        onError,
+        terminal: async (exchange) => {
+          const ex = exchange as NodeExchange
+          if (ex.upgrade) await tunnelToUpstream(ex, route, ctx.onTunnel)
+          else await proxyToUpstream(ex, route, limits)
+        },
+      }),
+    )
+  }
+  const discovery = runtime.discovery ? compose([runtime.discovery.discovery.middleware()], { onError }) : undefined
+  const admin = config.admin
+
+  async function router(exchange: Exchange): Promise<void> {
+    const ex = exchange as NodeExchange
+    const path = ex.normalizedPath
+    if (path === config.server.healthPath && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return health(ex)
+    if (admin && !ex.upgrade && (path === admin.path || path.startsWith(`${admin.path}/`))) return ctx.admin(ex, path.slice(admin.path.length))
+    const input = { method: ex.method, path, query: ex.request.query, host: ex.req.headers.host, headers: ex.req.headers, body: undefined as unknown }
+    let match = runtime.matcher.match(input)
+    if (!ex.upgrade && runtime.matcher.needsBody(input)) {
+      const bytes = await ex.readBody(limits.maxBodyBytes)
+      input.body = ex.body = parseJson(bytes)
+      match = runtime.matcher.match(input)
+    }
+    if (!match) {
+      // Seed 000: nothing claims it, so try the endpoints in order and remember the winner.
+      if (discovery && !ex.upgrade) return discovery(ex)
+      throw new NoRouteError()
+    }
+    const route = match.route.data
+    ex.route = { name: route.config.name, params: match.params }
+    ex.state.set(ROUTE_KEY, route)
+    ex.fetcher = (e, init) => fetchFromUpstream(e, route, init)
+    await routeChains.get(route)!(ex)
+  }
+
+  function health(ex: NodeExchange): Promise<void> {
+    const body: Record<string, { healthy: number; total: number }> = {}
+    let ok = true
+    for (const [name, u] of runtime.upstreams) {
+      if (name === DISCOVERY_UPSTREAM) continue
+      const healthy = u.candidates().length
+      body[name] = { healthy, total: u.endpoints.length }
+      if (healthy === 0) ok = false
+    }
+    const closing = ctx.closing()
+    const text = JSON.stringify({ status: closing ? 'draining' : ok ? 'ok' : 'degraded', upstreams: body })
+    return ex.respond(ok && !closing ? 200 : 503, { ...JSON_HEADERS }, ex.method === 'HEAD' ? undefined : text)
+  }
+
+  const layers: Middleware[] = [...runtime.serverPolicies]
+  const hooks = runtime.hooks.filter((h) => h.request || h.response || h.error)
+  if (hooks.length > 0) layers.unshift(lifecycleLayer(hooks, ctx.logger))
+  return compose(layers, { terminal: router, onError })
+}
+
+/**
+ * Turns an error into the client's answer: the GatewayError's status and short JSON body (500
+ * `ERR_INTERNAL` for anything else, logged with its stack). Once the head was written the response
+ * is cut instead, so a truncated body never looks complete.
+ */
+async function respondWithGatewayError(error: unknown, ex: NodeExchange, logger: GatewayLogger): Promise<void> {
+  const err = toGatewayError(error)
+  ex.error = err
+  if (!isGatewayError(error)) logger('error', 'request failed', { error: String((error as Error)?.stack ?? error) })
+  if (ex.responded || ex.res.destroyed) {
+    if (!ex.res.writableFinished) ex.res.destroy()
+    return
+  }
+  // A malformed request says nothing good about the rest of this connection's bytes, and a body
+  // left partly unread cannot be skipped safely.
+  if (err.status === 400 || err.status === 408 || err.status === 413 || (ex.hasBody && !ex.req.complete)) ex.res.shouldKeepAlive = false
+  await ex.respond(err.status, { ...JSON_HEADERS }, err.toBody())
+}
+
+function lifecycleLayer(hooks: LifecycleHooks[], logger: GatewayLogger): Middleware {
+  const safely = async (what: string, fn: () => void | Promise<void>): Promise<void> => {
+    try {
+      await fn()
+    } catch (err) {
+      logger('error', `${what} hook failed`, { error: String((err as Error)?.stack ?? err) })
+    }
+  }
+  return async function lifecycleHooks(ex, next) {
+    for (const h of hooks) if (h.request) await safely('request', () => h.request!(ex))
+    await next()
+    if (ex.error !== undefined) for (const h of hooks) if (h.error) await safely('error', () => h.error!(ex.error, ex))
+    for (const h of hooks) if (h.response) await safely('response', () => h.response!(ex))
+  }
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) return undefined
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))
+  } catch {
+    return undefined
+  }
+}

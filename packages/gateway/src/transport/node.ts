@@ -1,0 +1,211 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import {
+  BadRequestError,
+  GatewayError,
+  HeadersTooLargeError,
+  MethodNotAllowedError,
+  RequestTimeoutError,
+  ServiceUnavailableError,
+} from '@switchboard/core'
+import { isWebSocketUpgrade } from '@switchboard/websocket-tunnel'
+import type { ServerConfig } from '../config/types.ts'
+import { NodeExchange } from './node-exchange.ts'
+import { checkRequestHead, parseTarget } from './request-checks.ts'
+import { noop, responseOnSocket, writeRawError } from './socket.ts'
+
+/** What the transport runs for each request: the current runtime's pipeline. */
+export interface TransportHandler {
+  /** Runs one exchange to completion on the current runtime (counts it as active there). */
+  run(ex: NodeExchange): Promise<void>
+  /** True while the gateway drains. */
+  closing(): boolean
+}
+
+/** The Node transport: a hardened `node:http` server feeding exchanges to the pipeline. */
+export interface NodeTransport {
+  readonly server: Server
+  /** Requests being served right now. */
+  readonly inFlight: number
+  /** Client sockets handed to WebSocket tunnels. */
+  readonly tunnels: Set<Duplex>
+  /** Records a socket a tunnel took over (dropped from the set when it closes). */
+  trackTunnel(socket: Duplex): void
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+
+/**
+ * Creates the `node:http` server: head limits and timeouts, smuggling defences, 100-continue,
+ * upgrades, and an error listener on every stream it touches (an unhandled 'error' kills the
+ * process, and Bun emits some on objects Node users rarely listen on). Server settings are read
+ * once (listening options cannot change on reload); limits checked per request come from `limits()`.
+ */
+export function createNodeTransport(server0: ServerConfig, limits: () => ServerConfig['limits'], handler: TransportHandler): NodeTransport {
+  const l = server0.limits
+  const state = { inFlight: 0 }
+  const tunnels = new Set<Duplex>()
+  const server = createServer(
+    {
+      maxHeaderSize: l.maxHeaderBytes,
+      headersTimeout: l.headersTimeoutMs,
+      requestTimeout: 0,
+      keepAliveTimeout: server0.keepAliveTimeoutMs,
+      // Node checks head timeouts on this period; keep it well under headersTimeout.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.headersTimeoutMs / 4))),
+      noDelay: true,
+    },
+    (req, res) => void handle(req, res, false),
+  )
+  // Keep one field past the limit so an over-long head is seen (and refused) rather than cut short.
+  server.maxHeadersCount = 2 * (l.maxHeaderCount + 1)
+  server.on('checkContinue', (req, res) => void handle(req, res, true))
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    res.on('error', noop)
+    res.writeHead(417, JSON_HEADERS)
+    res.end(new GatewayError(417, 'ERR_EXPECTATION_FAILED', 'Expectation failed').toBody())
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket))
+  // RFC 9110 §9.3.6: a reverse proxy has no business tunnelling CONNECT.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', noop)
+    writeRawError(socket, new MethodNotAllowedError())
+  })
+  server.on('connection', (socket: Socket) => socket.on('error', noop))
+  server.on('upgrade', onUpgrade)
+
+  /** Builds the exchange after the checks no runtime parser can be trusted with; undefined when refused. */
+  function accept(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): NodeExchange | undefined {
+    const limitsNow = limits()
+    const refused = checkRequestHead(req, limitsNow.maxHeaderCount)
+    if (refused) {
+      sendPlainError(res, refused[0] === 431 ? new HeadersTooLargeError({ message: refused[1] }) : new BadRequestError({ message: refused[1] }))
+      return undefined
+    }
+    const parsed = parseTarget(req.url ?? '/')
+    if (typeof parsed === 'string') {
+      sendPlainError(res, new BadRequestError({ message: parsed }))
+      return undefined
+    }
+    const ex = new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, req.socket.remoteAddress ?? '', expectContinue)
+    ex.normalizedPath = parsed.normalized
+    return ex
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+    req.on('error', noop)
+    res.on('error', noop)
+    state.inFlight++
+    res.once('close', () => state.inFlight--)
+    if (handler.closing()) res.shouldKeepAlive = false
+    const ex = accept(req, res, expectContinue)
+    if (!ex) return
+    if (ex.hasBody) watchBodyIdle(req, res, limits().bodyIdleTimeoutMs)
+    try {
+      await handler.run(ex)
+    } catch {
+      // The pipeline turns errors into responses; what reaches here is a response cut mid-way.
+      if (!res.writableFinished) res.destroy()
+    }
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', noop)
+    req.on('error', noop)
+    if (!isWebSocketUpgrade(req)) {
+      // Not a WebSocket upgrade (h2c, say): serve it as plain HTTP/1.1, body included.
+      replayWithoutUpgrade(req, socket, head)
+      return
+    }
+    // The same server policies, routes, route policies and balancer as HTTP. Until the tunnel takes
+    // the socket over, a layer answers through an ordinary response on it (a 401, say).
+    const upgrade = { socket, head, tunnelled: false }
+    const res = responseOnSocket(req, socket, () => !upgrade.tunnelled)
+    if (handler.closing()) return sendPlainError(res, new ServiceUnavailableError())
+    const ex = accept(req, res, false)
+    if (!ex) return
+    ex.upgrade = upgrade
+    handler.run(ex).catch(() => socket.destroy())
+  }
+
+  /**
+   * Node hands a request with `Upgrade:` over as a raw socket and never reads its body. Rebuild the
+   * head without the upgrade offer and give the socket back to the HTTP parser, so the request (and
+   * its body, framed as sent) goes through the normal path with every limit.
+   */
+  function replayWithoutUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const raw = req.rawHeaders
+    let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase()
+      if (name === 'upgrade' || name === 'http2-settings') continue
+      if (name === 'connection') {
+        const kept = raw[i + 1].split(',').map((t) => t.trim()).filter((t) => t && !/^(upgrade|http2-settings)$/i.test(t))
+        if (kept.length > 0) text += `${raw[i]}: ${kept.join(', ')}\r\n`
+        continue
+      }
+      text += `${raw[i]}: ${raw[i + 1]}\r\n`
+    }
+    text += '\r\n'
+    socket.unshift(head.length > 0 ? Buffer.concat([Buffer.from(text, 'latin1'), head]) : Buffer.from(text, 'latin1'))
+    server.emit('connection', socket)
+  }
+
+  return {
+    server,
+    get inFlight() {
+      return state.inFlight
+    },
+    tunnels,
+    trackTunnel(socket) {
+      tunnels.add(socket)
+      socket.once('close', () => tunnels.delete(socket))
+    },
+  }
+}
+
+/** A refusal before any policy ran (malformed head): short JSON, connection closed. */
+function sendPlainError(res: ServerResponse, err: GatewayError): void {
+  res.shouldKeepAlive = false
+  const text = err.toBody()
+  res.writeHead(err.status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), connection: 'close' })
+  res.end(text)
+}
+
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  socket.on('error', noop)
+  // A reset or a half-sent request after the response started: nothing to answer.
+  if (err.code === 'ECONNRESET' || !socket.writable || (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage?.headersSent) {
+    socket.destroy()
+    return
+  }
+  if (err.code === 'HPE_HEADER_OVERFLOW') return writeRawError(socket, new HeadersTooLargeError())
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return writeRawError(socket, new RequestTimeoutError())
+  writeRawError(socket, new BadRequestError())
+}
+
+/**
+ * Arms the request-body idle timer: silence longer than `ms` while the body arrives → 408 (when no
+ * response started yet), then the connection closes once that answer left or a second later.
+ */
+function watchBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): void {
+  const socket = req.socket
+  const onTimeout = (): void => {
+    if (req.complete) return
+    socket.setTimeout(0, onTimeout)
+    if (!res.headersSent && !res.destroyed) {
+      res.shouldKeepAlive = false
+      const err = new RequestTimeoutError({ message: 'Request body idle timeout' })
+      const text = err.toBody()
+      res.writeHead(408, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), connection: 'close' })
+      res.end(text, () => socket.destroy())
+      setTimeout(() => socket.destroy(), 1_000).unref?.()
+      return
+    }
+    socket.destroy()
+  }
+  socket.setTimeout(ms, onTimeout)
+  req.once('end', () => socket.setTimeout(0, onTimeout))
+  req.once('close', () => socket.setTimeout(0, onTimeout))
+}
