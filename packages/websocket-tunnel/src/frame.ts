@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { BadGatewayError, UpstreamTimeoutError, type GatewayError } from '@switchboard/core'
 import { writeErrorResponse, type UpstreamTarget } from './handshake.ts'
+import type { JoinGroup } from './group.ts'
 import type { TunnelCloseInfo, TunnelOptions, TunnelResult } from './types.ts'
 
 /** Everything the frame-aware relay needs, resolved by `tunnelUpgrade()`. */
@@ -23,10 +24,12 @@ export interface FramePlan {
   readonly handshakeTimeoutMs: number
   /** Idle timeout in ms, 0 = off. */
   readonly idleTimeoutMs: number
-  /** Largest message in bytes, 0 = no limit. */
+  /** Largest message in bytes (always a positive integer: frame mode has no unlimited). */
   readonly maxMessageBytes: number
   /** Heartbeat interval in ms, 0 = off. */
   readonly pingIntervalMs: number
+  /** Joins the tunnel's group, when it has one. */
+  readonly join?: JoinGroup
 }
 
 /** Above this many queued bytes towards one side, reading from the other side pauses. */
@@ -62,11 +65,14 @@ export function relayFrames(
   }
 
   let connecting = false
+  let upSocket: Socket | undefined
   const up = new WebSocket(url, plan.protocols as string[], {
     headers: toHeaderObject(plan.headers),
     perMessageDeflate: false,
     autoPong: false,
-    maxPayload: plan.maxMessageBytes, // 0: no limit
+    // ws checks each frame header's declared length (and a fragmented message's running total)
+    // against this before it reads the payload, and fails the connection with 1009.
+    maxPayload: plan.maxMessageBytes,
     // Own socket factory so the connect phase gets its own timeout (ws only has one for the whole handshake).
     createConnection: ((opts: Record<string, unknown>) => {
       connecting = true
@@ -74,6 +80,10 @@ export function relayFrames(
         ? tlsConnect({ ...opts, path: undefined, servername: isIP(target.hostname) === 0 ? target.hostname : '' } as never)
         : netConnect({ ...opts, path: undefined } as never)
       socket.setNoDelay(true)
+      // ws swaps its own socket listeners around during and after the handshake; this one stays for
+      // the socket's whole life so a late reset can never be an unhandled 'error'.
+      socket.on('error', noop)
+      upSocket = socket
       socket.once(target.secure ? 'secureConnect' : 'connect', () => arm('response', plan.handshakeTimeoutMs))
       return socket
     }) as never,
@@ -101,8 +111,27 @@ export function relayFrames(
       resolve({ ...r, mode: 'frame', closed })
     }
   })
+  let rejectedResponse: IncomingMessage | undefined
+  let pendingClose: [code: number, reason: string] | undefined
+  const leave = plan.join?.({
+    close: (code, reason) => {
+      if (opened) closeBoth(code, reason)
+      else pendingClose = [code, reason] // sent as soon as both sides are connected
+    },
+    destroy: () => {
+      disarm()
+      stopTimers()
+      rejectedResponse?.destroy()
+      if (up.readyState !== WebSocket.CLOSED) up.terminate()
+      if (down !== undefined && down.readyState !== WebSocket.CLOSED) down.terminate()
+      client.destroy()
+    },
+  })
+  let ended = false
   const onBothClosed = (): void => {
-    if (!clientClosed || !upClosed) return
+    if (!clientClosed || !upClosed || ended) return
+    ended = true
+    leave?.()
     disarm()
     stopTimers()
     const info: TunnelCloseInfo = { code: closeCode, reason: closeReason, bytesIn, bytesOut }
@@ -139,6 +168,10 @@ export function relayFrames(
     onBothClosed()
   })
   up.once('unexpected-response', (request: ClientRequest, res: IncomingMessage) => {
+    // ws hands both over to us here: they need listeners of their own until they are gone.
+    request.on('error', noop)
+    res.on('error', noop)
+    rejectedResponse = res
     disarm()
     settle({ outcome: 'rejected', status: res.statusCode ?? 502 })
     relayResponse(res, client, (n) => (bytesOut += n))
@@ -159,7 +192,7 @@ export function relayFrames(
       clientTracking: false,
       perMessageDeflate: false,
       autoPong: false,
-      maxPayload: plan.maxMessageBytes, // 0: no limit, as in transparent mode
+      maxPayload: plan.maxMessageBytes, // checked against the frame header, before the payload is read
       handleProtocols: () => up.protocol || false,
     } as ConstructorParameters<typeof WebSocketServer>[0])
     wss.handleUpgrade(req, client, head, (ws) => {
@@ -175,6 +208,7 @@ export function relayFrames(
     wire(down)
     settle({ outcome: 'open', status: 101 })
     options.onOpen?.({ mode: 'frame', url, protocol: up.protocol })
+    if (pendingClose !== undefined) closeBoth(...pendingClose)
   })
 
   let idleTimer: ReturnType<typeof setTimeout> | undefined
@@ -201,8 +235,14 @@ export function relayFrames(
       [up, true],
     ])
     const pipe = (from: WebSocket, to: WebSocket, count: (n: number) => void): void => {
+      const fromSocket = (): Duplex | undefined => (from === d ? client : upSocket)
       from.on('message', (data: RawData, isBinary: boolean) => {
         const size = rawLength(data)
+        if (size > plan.maxMessageBytes) {
+          // Only reached where the runtime's ws ignores maxPayload (it would have failed the frame).
+          closeBoth(1009, 'Message too big')
+          return
+        }
         count(size)
         touch()
         alive.set(from, true)
@@ -225,7 +265,11 @@ export function relayFrames(
       })
       from.on('error', (err: Error & { code?: string }) => {
         // ws already closed `from` with 1009; say the same to the other side.
-        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') closeBoth(1009, 'Message too big')
+        if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return
+        closeBoth(1009, 'Message too big')
+        // ws keeps reading (and discarding) from the offender until its close handshake times out;
+        // once our close frame is out, stop reading altogether (RFC 6455 §7.1.7).
+        dropAfterFlush(fromSocket())
       })
       from.once('close', (code: number, reason: Buffer) => {
         if (closeCode === undefined) {
@@ -271,6 +315,15 @@ function forwardClose(to: WebSocket, code: number, reason: Buffer): void {
   if (code === 1005) to.close()
   else if (isSendableCode(code)) to.close(code, reason)
   else to.close(1001, 'Peer went away') // 1006 and friends only describe what happened locally
+}
+
+function noop(): void {}
+
+/** Destroys `socket` once everything written to it (the close frame) has been flushed and ended. */
+function dropAfterFlush(socket: Duplex | undefined): void {
+  if (socket === undefined || socket.destroyed) return
+  if (socket.writableFinished) socket.destroy()
+  else socket.once('finish', () => socket.destroy())
 }
 
 function isSendableCode(code: number): boolean {
@@ -320,7 +373,7 @@ function relayResponse(res: IncomingMessage, client: Duplex, count: (n: number) 
     client.end()
     lingerThenDestroy(client)
   })
-  res.once('error', () => client.destroy())
+  res.on('error', () => client.destroy())
   res.once('close', () => {
     if (!res.complete) client.destroy()
   })

@@ -3,6 +3,7 @@ import { connect as tlsConnect } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { BadGatewayError, UpstreamTimeoutError, type GatewayError } from '@switchboard/core'
 import { writeErrorResponse, type UpstreamTarget } from './handshake.ts'
+import type { JoinGroup } from './group.ts'
 import type { TunnelCloseInfo, TunnelOptions, TunnelResult } from './types.ts'
 
 /** Everything the transparent relay needs, resolved by `tunnelUpgrade()`. */
@@ -17,6 +18,8 @@ export interface TransparentPlan {
   readonly connectTimeoutMs: number
   /** Handshake timeout in ms. */
   readonly handshakeTimeoutMs: number
+  /** Joins the tunnel's group, when it has one. */
+  readonly join?: JoinGroup
 }
 
 /** Largest upstream response head accepted before answering 502. */
@@ -64,8 +67,21 @@ export function relayTransparent(
     }
   })
 
+  // Transparent tunnels cannot be sent a close frame (we do not parse the byte stream): a group's
+  // closeAll() lets them finish on their own until its deadline, then destroys them.
+  const leave = plan.join?.({
+    close: () => {},
+    destroy: () => {
+      clearTimer()
+      client.destroy()
+      upstream.destroy()
+    },
+  })
+  let ended = false
   const onBothClosed = (): void => {
-    if (!clientClosed || !upstreamClosed) return
+    if (!clientClosed || !upstreamClosed || ended) return
+    ended = true
+    leave?.()
     const info: TunnelCloseInfo = { bytesIn, bytesOut }
     if (opened) options.onClose?.(info)
     finish(info)

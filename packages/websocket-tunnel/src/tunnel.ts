@@ -4,6 +4,7 @@ import { BadGatewayError, BadRequestError, NoRouteError } from '@switchboard/cor
 import { DEFAULT_VIA, buildUpstreamHeaders, isWebSocketUpgrade, joinPath, parseTarget, writeErrorResponse } from './handshake.ts'
 import { relayTransparent } from './transparent.ts'
 import { relayFrames } from './frame.ts'
+import { groupJoiner } from './group.ts'
 import type { TunnelOptions, TunnelResult } from './types.ts'
 
 /**
@@ -16,6 +17,11 @@ export const DEFAULT_CONNECT_TIMEOUT_MS: number = 2_000
  * @example tunnelUpgrade(req, socket, head, { target, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS / 2 })
  */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS: number = 10_000
+/**
+ * Default for {@link TunnelOptions.maxMessageBytes} in frame mode: 1 MiB.
+ * @example tunnelUpgrade(req, socket, head, { target, idleTimeoutMs: 60_000, maxMessageBytes: 8 * DEFAULT_MAX_MESSAGE_BYTES })
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES: number = 1024 * 1024
 
 /**
  * Relays one WebSocket upgrade to one endpoint until both sides are closed. Call it from a
@@ -38,7 +44,7 @@ export function tunnelUpgrade(
   const connectTimeoutMs = positive(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs')
   const handshakeTimeoutMs = positive(options.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs')
   const idleTimeoutMs = nonNegative(options.idleTimeoutMs, 'idleTimeoutMs')
-  const maxMessageBytes = nonNegative(options.maxMessageBytes, 'maxMessageBytes')
+  const maxMessageBytes = maxBytes(options.maxMessageBytes)
   const pingIntervalMs = nonNegative(options.pingIntervalMs, 'pingIntervalMs')
   const path = joinPath(target.prefix, options.path ?? req.url ?? '/')
   const tlsSocket = (req.socket as { encrypted?: boolean } | null)?.encrypted === true
@@ -47,9 +53,12 @@ export function tunnelUpgrade(
     proto: options.proto ?? (tlsSocket ? 'https' : 'http'),
     via: options.via ?? DEFAULT_VIA,
   } as const
-  const frameMode = idleTimeoutMs > 0 || maxMessageBytes > 0 || pingIntervalMs > 0
+  const frameMode = idleTimeoutMs > 0 || options.maxMessageBytes !== undefined || pingIntervalMs > 0
+  const join = options.group === undefined ? undefined : groupJoiner(options.group)
+  // The handshake request can still emit 'error' (a reset client) after ws or the relay let go of it.
+  req.on?.('error', noop)
   const headers = buildUpstreamHeaders(req.rawHeaders, target, ctx, options.headers, !frameMode)
-  if (!frameMode) return relayTransparent(socket, head, { target, path, headers, connectTimeoutMs, handshakeTimeoutMs }, options)
+  if (!frameMode) return relayTransparent(socket, head, { target, path, headers, connectTimeoutMs, handshakeTimeoutMs, join }, options)
   const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
     .split(',')
     .map((p) => p.trim())
@@ -58,7 +67,7 @@ export function tunnelUpgrade(
     req,
     socket,
     head,
-    { target, path, headers, protocols, connectTimeoutMs, handshakeTimeoutMs, idleTimeoutMs, maxMessageBytes, pingIntervalMs },
+    { target, path, headers, protocols, connectTimeoutMs, handshakeTimeoutMs, idleTimeoutMs, maxMessageBytes, pingIntervalMs, join },
     options,
   )
 }
@@ -107,6 +116,17 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`)
   return value
 }
+
+function maxBytes(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_MESSAGE_BYTES
+  // Every size has a limit: raise it with a number, there is no "unlimited" (Infinity, 0).
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`maxMessageBytes must be a positive integer (default ${DEFAULT_MAX_MESSAGE_BYTES}); there is no unlimited`)
+  }
+  return value
+}
+
+function noop(): void {}
 
 function nonNegative(value: number | undefined, name: string): number {
   if (value === undefined) return 0

@@ -1,3 +1,5 @@
+import type { TunnelGroup } from './group.ts'
+
 /**
  * How a tunnel relays: raw bytes, or whole messages through `ws` on both sides.
  * @example if (result.mode === 'frame') console.log('message-aware')
@@ -55,10 +57,22 @@ export interface TunnelOptions {
   handshakeTimeoutMs?: number
   /** No message either way for this long closes both sides with 1001 (turns on frame mode). @default 0 (off) */
   idleTimeoutMs?: number
-  /** A bigger message closes both sides with 1009 (turns on frame mode). @default undefined (no limit) */
+  /**
+   * A bigger message (one frame, or the sum of a fragmented message's frames) closes both sides with
+   * 1009, checked against each frame header's declared length before its payload is read. Setting
+   * it turns on frame mode; frame mode always has a limit, so raise it with a number (`Infinity` and
+   * `0` throw a `RangeError`). Transparent mode relays bytes and does not look at messages.
+   * @default DEFAULT_MAX_MESSAGE_BYTES (1 MiB) in frame mode
+   */
   maxMessageBytes?: number
   /** Pings both sides this often and drops a side that did not answer the last ping (turns on frame mode). @default 0 (off) */
   pingIntervalMs?: number
+  /**
+   * Group to join for graceful shutdown (`group.closeAll()`); the tunnel leaves it once both sides
+   * are closed. Must come from `createTunnelGroup()`.
+   * @default undefined
+   */
+  group?: TunnelGroup
   /** Called once both sides are connected. @default undefined */
   onOpen?(info: TunnelOpenInfo): void
   /** Called once both sides of an opened tunnel are closed. @default undefined */

@@ -55,6 +55,8 @@ export interface Proxy {
   port: number
   wsUrl: string
   results: Promise<TunnelResult>[]
+  /** The client sockets handed to tunnelUpgrade(), newest last. */
+  upgraded: Socket[]
 }
 
 /** A node:http server that tunnels every WebSocket upgrade with `options()`. */
@@ -65,6 +67,7 @@ export async function startProxy(
 ): Promise<Proxy> {
   const server = createServer((_req, r) => r.writeHead(404).end())
   const results: Promise<TunnelResult>[] = []
+  const upgraded: Socket[] = []
   const sockets = new Set<Socket>()
   server.on('connection', (s: Socket) => {
     sockets.add(s)
@@ -73,6 +76,7 @@ export async function startProxy(
   if (attach) attachWebSocketTunnel(server, options)
   else {
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      upgraded.push(socket)
       results.push(tunnelUpgrade(req, socket, head, options(req)))
     })
   }
@@ -81,7 +85,7 @@ export async function startProxy(
     for (const s of sockets) s.destroy()
     await closeServer(server)
   })
-  return { server, port, wsUrl: `ws://127.0.0.1:${port}`, results }
+  return { server, port, wsUrl: `ws://127.0.0.1:${port}`, results, upgraded }
 }
 
 const tracked = new WeakMap<Server, Set<Socket>>()
@@ -158,4 +162,81 @@ export function upgradeRequest(path: string, extra = ''): string {
     `GET ${path} HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
     `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`
   )
+}
+
+export interface RawClient {
+  socket: Socket
+  /** Everything received after the response head so far. */
+  received(): Buffer
+  /** The response head (status line and headers). */
+  head: string
+  /** Settles once the socket is closed. */
+  closed: Promise<void>
+}
+
+/** Opens a raw TCP connection, sends an upgrade request and waits for the response head. */
+export async function rawUpgrade(res: Resources, port: number, path = '/'): Promise<RawClient> {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  res.add(() => void socket.destroy())
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  let buffered = Buffer.alloc(0)
+  const head = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk])
+      const end = buffered.indexOf('\r\n\r\n')
+      if (end === -1) return
+      socket.off('data', onData)
+      const text = buffered.subarray(0, end).toString('latin1')
+      buffered = buffered.subarray(end + 4)
+      socket.on('data', (c: Buffer) => (buffered = Buffer.concat([buffered, c])))
+      resolve(text)
+    }
+    socket.on('data', onData)
+    socket.once('close', () => reject(new Error(`closed before a response head: ${buffered.toString('latin1')}`)))
+    socket.write(upgradeRequest(path))
+  })
+  return { socket, head, received: () => buffered, closed }
+}
+
+/** A client-to-server frame header (masked, RFC 6455 §5.2) declaring `length` payload bytes. */
+export function maskedFrameHeader(opcode: number, length: number, fin = true): Buffer {
+  const first = (fin ? 0x80 : 0) | opcode
+  if (length < 126) return Buffer.from([first, 0x80 | length, 0, 0, 0, 0])
+  if (length < 65536) return Buffer.from([first, 0x80 | 126, length >> 8, length & 255, 0, 0, 0, 0])
+  const header = Buffer.alloc(14)
+  header[0] = first
+  header[1] = 0x80 | 127
+  header.writeBigUInt64BE(BigInt(length), 2)
+  return header // zero mask: the payload goes out as sent
+}
+
+/** The code of the first close frame in a server-to-client byte stream, `undefined` for none. */
+export function closeCodeIn(bytes: Buffer): number | undefined {
+  let at = 0
+  while (at + 2 <= bytes.length) {
+    const opcode = bytes[at] & 0x0f
+    let length = bytes[at + 1] & 0x7f
+    let offset = at + 2
+    if (length === 126) {
+      length = bytes.readUInt16BE(offset)
+      offset += 2
+    } else if (length === 127) {
+      length = Number(bytes.readBigUInt64BE(offset))
+      offset += 8
+    }
+    if (bytes[at + 1] & 0x80) offset += 4
+    if (opcode === 8) return length >= 2 ? bytes.readUInt16BE(offset) : 1005
+    at = offset + length
+  }
+  return undefined
+}
+
+/** Polls `condition` every 5 ms, failing with `what` after 5 s. */
+export async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (condition()) return
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  throw new Error(`timed out waiting for ${what}`)
 }
