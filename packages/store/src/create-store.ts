@@ -1,17 +1,19 @@
-import { parseDuration, parseSize, type Store } from '@switchboard/core'
-import { memoryStore, type MemoryStoreOptions } from './memory.ts'
+import { ConfigError, parseDuration, parseSize, type Store } from '@switchboard/core'
+import type { MemoryStoreOptions } from './memory.ts'
 import type { RedisStoreOptions } from './redis.ts'
+import { storeDriver, storeDriverNames } from './registry.ts'
 import type { SqliteStoreOptions } from './sqlite.ts'
 
 /**
  * What {@link createStore} accepts: a URL (`memory:`, `sqlite:PATH`, `redis://…`) or an object
- * naming the driver next to that driver's options.
+ * naming a registered driver (built-in or added with `registerStoreDriver`) next to its options.
  */
 export type StoreSpec =
   | string
   | ({ driver: 'memory' } & MemoryStoreOptions)
   | ({ driver: 'sqlite' } & SqliteStoreOptions)
   | ({ driver: 'redis' } & RedisStoreOptions)
+  | ({ driver: string } & Record<string, unknown>)
 
 const EXPECTED = "memory:, sqlite:PATH, redis://HOST:PORT or { driver: 'memory' | 'sqlite' | 'redis', … }"
 const REDIS_PARAMS = ['keyPrefix', 'failMode', 'connectTimeoutMs', 'commandTimeoutMs', 'maxReconnectDelayMs'] as const
@@ -21,8 +23,10 @@ const REDIS_PARAMS = ['keyPrefix', 'failMode', 'connectTimeoutMs', 'commandTimeo
  * `memory:` (optionally `memory:?maxEntries=50000&maxBytes=128mib`), `sqlite:./data/kv.db`
  * (`sqlite:///abs/path.db`, `sqlite::memory:`), `redis://host:6379/0?keyPrefix=gw:&failMode=closed`
  * (also `connectTimeoutMs`, `commandTimeoutMs`, `maxReconnectDelayMs`; durations like `2s` work).
- * The SQLite and Redis drivers are imported only when asked for. A bad spec rejects with a TypeError
- * naming what is wrong.
+ * An object spec goes through the driver registry: `driver` may be any registered name, and its
+ * options are checked by that driver's `parse` (a `ConfigError` naming `store.<key>`). The SQLite
+ * and Redis drivers are imported only when asked for. A malformed URL rejects with a TypeError
+ * naming what is wrong; a file that cannot be opened with a `StoreOpenError`.
  * @example
  * const store = await createStore(process.env.STORE_URL ?? 'memory:')
  */
@@ -32,20 +36,18 @@ export async function createStore(spec: StoreSpec): Promise<Store> {
     throw new TypeError(`store: expected ${EXPECTED}, got ${describe(spec)}`)
   }
   const { driver, ...options } = spec as { driver?: unknown } & Record<string, unknown>
-  switch (driver) {
-    case 'memory':
-      return memoryStore(options as MemoryStoreOptions)
-    case 'sqlite': {
-      const { sqliteStore } = await import('./sqlite.ts')
-      return sqliteStore(options as unknown as SqliteStoreOptions)
-    }
-    case 'redis': {
-      const { redisStore } = await import('./redis.ts')
-      return redisStore(options as unknown as RedisStoreOptions)
-    }
-    default:
-      throw new TypeError(`store.driver: expected 'memory', 'sqlite' or 'redis', got ${describe(driver)}`)
+  const def = typeof driver === 'string' ? storeDriver(driver) : undefined
+  if (!def) {
+    throw new ConfigError('store.driver', `one of ${storeDriverNames().map((n) => `'${n}'`).join(', ')}`, { got: driver })
   }
+  return def.create(def.parse(options, 'store'))
+}
+
+/** Parses and creates through the registry, for the URL forms. */
+async function viaRegistry(name: string, options: Record<string, unknown>): Promise<Store> {
+  const def = storeDriver(name)
+  if (!def) throw new TypeError(`store: the ${name} driver is not registered`)
+  return def.create(def.parse(options, 'store'))
 }
 
 async function fromUrl(url: string): Promise<Store> {
@@ -59,13 +61,12 @@ async function fromUrl(url: string): Promise<Store> {
       if (n === undefined || n <= 0) throw new TypeError(`store: memory: ${name} must be a positive number, got ${JSON.stringify(value)}`)
       options[name] = n
     }
-    return memoryStore(options)
+    return viaRegistry('memory', { ...options })
   }
   if (scheme === 'sqlite') {
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/|\.|[A-Za-z]:)/, '')
     if (path === '' || path === '//') throw new TypeError('store: sqlite: needs a file path, e.g. sqlite:./data/switchboard.db')
-    const { sqliteStore } = await import('./sqlite.ts')
-    return sqliteStore({ path })
+    return viaRegistry('sqlite', { path })
   }
   if (scheme === 'redis' || scheme === 'rediss') {
     let parsed: URL
@@ -90,8 +91,7 @@ async function fromUrl(url: string): Promise<Store> {
         options[name] = ms
       }
     }
-    const { redisStore } = await import('./redis.ts')
-    return redisStore({ ...options, url: parsed.toString() })
+    return viaRegistry('redis', { ...options, url: parsed.toString() })
   }
   throw new TypeError(`store: expected ${EXPECTED}, got ${scheme ? `a ${scheme}: URL` : describe(url)}`)
 }

@@ -81,3 +81,67 @@ export function unrefTimer(timer: unknown): void {
   const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno
   if (typeof timer === 'number') deno?.unrefTimer?.(timer)
 }
+
+/** What a driver does when its backend is unavailable: `'open'` degrades, `'closed'` rejects. */
+export type FailMode = 'open' | 'closed'
+
+/** Context passed to a driver's `onError` callback with every availability failure. */
+export interface StoreErrorInfo {
+  /** Driver name, e.g. `'sqlite'`. */
+  driver: string
+  /** The database file, for file-backed drivers. */
+  path?: string
+  /** The store method (or background task: `'sweep'`, `'evict'`) that failed. */
+  operation: string
+  /** What the call did about it. */
+  failMode: FailMode
+}
+
+/** How often the default error reporter repeats one distinct error, in ms. */
+export const ERROR_LOG_INTERVAL_MS = 10_000
+
+/**
+ * The default `onError`: one JSON line on stderr per distinct error (driver, path, message) per
+ * {@link ERROR_LOG_INTERVAL_MS}, so a locked database cannot flood the log.
+ */
+export function throttledErrorLog(now: () => number): (err: unknown, info: StoreErrorInfo) => void {
+  const lastLogged = new Map<string, number>()
+  return (err, info) => {
+    const error = err instanceof Error ? err.message : String(err)
+    const code = (err as { code?: unknown } | null)?.code
+    const key = `${info.driver}\0${info.path ?? ''}\0${error}`
+    const t = now()
+    const last = lastLogged.get(key)
+    if (last !== undefined && t - last < ERROR_LOG_INTERVAL_MS) return
+    if (lastLogged.size >= 100) lastLogged.clear() // many distinct messages: forget them all rather than grow
+    lastLogged.set(key, t)
+    console.error(
+      JSON.stringify({
+        level: 'warn',
+        msg: 'store unavailable',
+        driver: info.driver,
+        path: info.path,
+        operation: info.operation,
+        failMode: info.failMode,
+        error,
+        code: typeof code === 'string' && code !== '' ? code : undefined,
+      }),
+    )
+  }
+}
+
+/**
+ * `import(specifier)` of an optional peer dependency; when it cannot be loaded, rejects with an
+ * Error naming the package to install.
+ */
+export async function importOptional<T>(specifier: string, driver: string): Promise<T> {
+  try {
+    return (await import(specifier)) as T
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    throw new Error(
+      `${driver} store needs the optional peer dependency "${specifier}": install it next to @switchboard/store (pnpm add ${specifier}); loading it failed: ${why.split('\n')[0]}`,
+      { cause: err },
+    )
+  }
+}

@@ -2,9 +2,10 @@ import type { Store, StoreSetOptions } from '@switchboard/core'
 import { Buffer } from 'node:buffer'
 import type { Redis, RedisOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.ts'
-import { checkKey, checkValue, limitOf, plainBytes, stepOf, ttlOf, unrefTimer } from './internal.ts'
+import { checkKey, checkValue, type FailMode, importOptional, limitOf, plainBytes, stepOf, ttlOf, unrefTimer } from './internal.ts'
 
 export { StoreUnavailableError } from './errors.ts'
+export type { FailMode } from './internal.ts'
 
 /** Default `connectTimeoutMs` of {@link redisStore}. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
@@ -12,9 +13,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000
 /** Default `maxReconnectDelayMs` of {@link redisStore}. */
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 2_000
-
-/** What a {@link redisStore} does when Redis is unreachable or too slow. */
-export type FailMode = 'open' | 'closed'
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
@@ -45,7 +43,8 @@ export interface RedisStoreOptions {
  * `increment` are atomic across clients (SET NX, Lua scripts); `keys`/`clear` use SCAN, never KEYS,
  * and are not atomic snapshots. A Redis that goes away never hangs a caller: commands fail fast
  * while disconnected, each command has a timeout, and the client reconnects in the background.
- * ioredis is imported only when this factory runs.
+ * ioredis is an optional peer dependency, imported only when this factory runs; without it the
+ * factory rejects with an Error naming the package to install.
  * @example
  * const store = await redisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:', failMode: 'open' })
  */
@@ -61,7 +60,7 @@ export async function redisStore(options: RedisStoreOptions): Promise<Store> {
   if (failMode !== 'open' && failMode !== 'closed') throw new TypeError("redisStore: failMode must be 'open' or 'closed'")
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('redisStore: onError must be a function')
 
-  const mod = (await import('ioredis')) as unknown as { default: new (url: string, options: RedisOptions) => Redis }
+  const mod = await importOptional<{ default: new (url: string, options: RedisOptions) => Redis }>('ioredis', 'redis')
   const client = new mod.default(url, {
     connectTimeout: connectTimeoutMs,
     commandTimeout: commandTimeoutMs,
