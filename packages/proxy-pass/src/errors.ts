@@ -1,4 +1,33 @@
-import { BadGatewayError, UpstreamTimeoutError, isGatewayError, type GatewayError } from '@switchboard/core'
+import {
+  BadGatewayError,
+  GatewayError,
+  UpstreamTimeoutError,
+  isGatewayError,
+  type GatewayErrorOptions,
+} from '@switchboard/core'
+
+/**
+ * 503 `ERR_UPSTREAM_POOL_SATURATED`: every connection of the endpoint's pool stayed busy for
+ * `queueTimeoutMs`; the request was not sent, so any method may be retried on another endpoint.
+ * @example if (err instanceof PoolSaturatedError) tryNextEndpoint()
+ */
+export class PoolSaturatedError extends GatewayError {
+  constructor(options: GatewayErrorOptions = {}) {
+    super(503, 'ERR_UPSTREAM_POOL_SATURATED', 'Upstream connection pool saturated', options)
+  }
+}
+
+/**
+ * Marks a client response cut because a write stayed blocked past `sendTimeoutMs`; the reason
+ * passed to undici's abort.
+ */
+export class SendTimeoutError extends Error {
+  readonly code = 'ERR_SEND_TIMEOUT'
+  constructor() {
+    super('client did not read the response within sendTimeoutMs')
+    this.name = 'SendTimeoutError'
+  }
+}
 
 /**
  * Maps a failure talking to the upstream to the {@link GatewayError} a client should see:

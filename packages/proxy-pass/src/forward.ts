@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { PassThrough, Transform } from 'node:stream'
-import { type HeaderRecord, PayloadTooLargeError, type ResponseTap } from '@switchboard/core'
+import { Transform } from 'node:stream'
+import { BadGatewayError, type HeaderRecord, PayloadTooLargeError, type ResponseTap, UpstreamTimeoutError } from '@switchboard/core'
 import type { Dispatcher } from 'undici/index.js'
-import { mapUpstreamError } from './errors.ts'
-import { cleanResponseHeaders, lowerOverrides, upstreamHeaders } from './headers.ts'
+import { mapUpstreamError, SendTimeoutError } from './errors.ts'
+import { cleanResponseHeaders, isTrusted, lowerOverrides, upstreamHeaders } from './headers.ts'
 import { UpstreamPoolImpl, type UpstreamPool } from './upstream-pool.ts'
 
 /**
@@ -25,10 +25,25 @@ export interface ForwardOptions {
    */
   headers?: Record<string, string | undefined>
   /**
-   * Client address appended to `X-Forwarded-For`.
+   * Client address appended to `X-Forwarded-For` (and passed to `trustForwarded`).
    * @default req.socket.remoteAddress
    */
   clientIp?: string
+  /**
+   * Decides whether the client is a proxy whose forwarding headers are believed. Untrusted (the
+   * default): the client's `Forwarded`, `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Prefix`
+   * and `X-Real-IP` are dropped and ours set (`X-Forwarded-For: clientIp`, proto, host, and the
+   * local port). Trusted: `clientIp` is appended to its `X-Forwarded-For` and its proto, host,
+   * port and prefix are kept.
+   * @default undefined (trust nobody)
+   */
+  trustForwarded?: (clientIp: string) => boolean
+  /**
+   * Also send an RFC 7239 `Forwarded: for=…;host=…;proto=…` element (appended to a trusted
+   * client's `Forwarded`).
+   * @default false
+   */
+  forwardedHeader?: boolean
   /**
    * Value of `X-Forwarded-Proto` (any client-sent value is replaced).
    * @default 'http'
@@ -51,6 +66,29 @@ export interface ForwardOptions {
    * @default 60_000
    */
   idleTimeoutMs?: number
+  /**
+   * Longest time one write to the client may stay blocked (`res.write()` returned `false` and no
+   * `'drain'` came). Past it the client connection is destroyed, the upstream request aborted (its
+   * pool connection freed) and the promise resolves `{ aborted: true, reason: 'send-timeout' }`.
+   * A client that stops reading otherwise pins an upstream connection for as long as it likes.
+   * @default 30_000
+   */
+  sendTimeoutMs?: number
+  /**
+   * Most `1xx` responses accepted before the final one; one more is a 502 `ERR_BAD_GATEWAY`.
+   * `103 Early Hints` (its `Link` fields) are relayed to the client where the runtime supports
+   * `res.writeEarlyHints()`; other 1xx are dropped. They never extend `responseTimeoutMs`.
+   * @default 10
+   */
+  maxInformational?: number
+  /**
+   * Request-body chunks relayed per event-loop turn: after this many, the upload takes no more
+   * until `setImmediate`, so a client sending millions of tiny chunks yields the CPU to other
+   * requests (and, if it keeps sending, is paused by backpressure). Small chunks are also
+   * coalesced (up to {@link COALESCE_BYTES} or the end of the turn) before they reach undici.
+   * @default 1_024
+   */
+  maxChunksPerTurn?: number
   /**
    * Buffered request body to send instead of streaming `req` (for example when the body was
    * already read, or for a retry). Replaces the client's framing with `Content-Length`.
@@ -102,7 +140,16 @@ export interface ForwardResult {
    * connection was destroyed so the truncation is visible) or the client went away.
    */
   aborted: boolean
+  /** Why it was aborted; absent when `aborted` is false. */
+  reason?: ForwardAbortReason
 }
+
+/**
+ * Why a {@link forward} ended with `aborted: true`: the client went away, `signal` aborted, a
+ * write stayed blocked past `sendTimeoutMs`, or the upstream failed after the head was written.
+ * @example if (result.reason === 'send-timeout') metrics.slowClients++
+ */
+export type ForwardAbortReason = 'client-gone' | 'signal' | 'send-timeout' | 'upstream-error'
 
 /** `Via` entry added by default. @example DEFAULT_VIA // '1.1 switchboard' */
 export const DEFAULT_VIA = '1.1 switchboard'
@@ -110,6 +157,19 @@ export const DEFAULT_VIA = '1.1 switchboard'
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
 /** Body idle timeout of {@link forward}. @example DEFAULT_IDLE_TIMEOUT_MS // 60000 */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
+/**
+ * Blocked-write limit of {@link forward}. nginx's `send_timeout` is 60 s, but nginx buffers the
+ * upstream response and frees the upstream connection early; we stream, so a stuck client pins a
+ * pool connection and a shorter bound (the same as the response-head timeout) is used.
+ * @example DEFAULT_SEND_TIMEOUT_MS // 30000
+ */
+export const DEFAULT_SEND_TIMEOUT_MS = 30_000
+/** 1xx cap of {@link forward}. @example DEFAULT_MAX_INFORMATIONAL // 10 */
+export const DEFAULT_MAX_INFORMATIONAL = 10
+/** Upload chunks per event-loop turn of {@link forward}. @example DEFAULT_MAX_CHUNKS_PER_TURN // 1024 */
+export const DEFAULT_MAX_CHUNKS_PER_TURN = 1_024
+/** Small request-body chunks are gathered up to this many bytes before being sent. @example COALESCE_BYTES // 16384 */
+export const COALESCE_BYTES = 16 * 1024
 
 /**
  * Sends one `node:http` request to the pool's origin and streams the response back into `res`,
@@ -133,7 +193,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
  * })
  */
 export function forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<ForwardResult> {
-  const pool = UpstreamPoolImpl.unwrap(options.pool)
+  const upstream = UpstreamPoolImpl.unwrap(options.pool)
+  const pool = upstream.undici
   const max = options.maxBodyBytes
   if (max !== undefined && options.body === undefined && Number(req.headers['content-length']) > max) {
     return Promise.reject(new PayloadTooLargeError({ details: { limit: max } }))
@@ -141,24 +202,31 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
   return new Promise<ForwardResult>((resolve, reject) => {
     const handler = new ForwardHandler(req, res, options, resolve, reject)
     const send = (body: Dispatcher.DispatchOptions['body'], bodyLength: number | undefined): void => {
-      pool.dispatch(
-        {
-          origin: options.pool.origin,
-          path: options.target ?? req.url ?? '/',
-          method: req.method ?? 'GET',
-          headers: upstreamHeaders(req.rawHeaders, {
-            clientIp: options.clientIp ?? req.socket.remoteAddress,
-            proto: options.proto ?? 'http',
-            host: req.headers.host,
-            via: options.via ?? DEFAULT_VIA,
-            overrides: lowerOverrides(options.headers),
-            bodyLength,
-          }),
-          body,
-          headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
-          bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-        },
-        handler,
+      const clientIp = options.clientIp ?? req.socket.remoteAddress
+      const dispatchOptions: Dispatcher.DispatchOptions = {
+        origin: options.pool.origin,
+        path: options.target ?? req.url ?? '/',
+        method: req.method ?? 'GET',
+        headers: upstreamHeaders(req.rawHeaders, {
+          clientIp,
+          proto: options.proto ?? 'http',
+          host: req.headers.host,
+          via: options.via ?? DEFAULT_VIA,
+          overrides: lowerOverrides(options.headers),
+          bodyLength,
+          trusted: isTrusted(options.trustForwarded, clientIp),
+          port: req.socket.localPort === undefined ? undefined : String(req.socket.localPort),
+          forwardedHeader: options.forwardedHeader === true,
+        }),
+        body,
+        headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+        bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      }
+      handler.queued(
+        upstream.admit(
+          (release) => handler.dispatch(pool, dispatchOptions, release),
+          (error) => handler.saturated(error),
+        ),
       )
     }
     if (options.body !== undefined) return send(options.body, options.body.byteLength)
@@ -166,7 +234,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
     const length = smallBodyLength(req)
     // Like nginx's client_body_buffer_size: a small body with a declared length is read whole and
     // sent as one buffer, which costs far less than a stream hop; large or chunked bodies stream.
-    if (length === undefined) return send(handler.upload(max), undefined)
+    if (length === undefined) return send(handler.upload(max, options.maxChunksPerTurn ?? DEFAULT_MAX_CHUNKS_PER_TURN), undefined)
     if (req.readableEnded) return send(Buffer.alloc(0), 0)
     handler.readSmallBody((bytes) => send(bytes, bytes.byteLength))
   })
@@ -200,13 +268,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #reject: (error: unknown) => void
   #tap: ResponseTap | undefined
   #controller: Dispatcher.DispatchController | null = null
-  #upload: PassThrough | Transform | null = null
+  #upload: Transform | null = null
   #status = 0
   #bytesSent = 0
   #headWritten = false
   #settled = false
   #gone = false
+  #reason: ForwardAbortReason | undefined
   #resume: (() => void) | null = null
+  #release: (() => void) | null = null
+  #withdraw: (() => void) | null = null
+  #sendTimer: ReturnType<typeof setTimeout> | undefined
+  #headTimer: ReturnType<typeof setTimeout> | undefined
+  #sentAt = 0
+  #informational = 0
 
   constructor(
     req: IncomingMessage,
@@ -221,32 +296,29 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#resolve = resolve
     this.#reject = reject
     this.#tap = options.tap
+    // Regression (Bun): a stalled upload that is cut after the exchange emits `error: aborted` on
+    // `req`; an 'error' without a listener kills the process. These stay for the streams' lifetime.
+    req.on('error', ignore)
+    res.on('error', ignore)
     res.on('close', this.#onClientClose)
     const signal = options.signal
     // Already gone: 'close' will not fire again, so abort as soon as the request starts.
-    if (res.destroyed || signal?.aborted) this.#gone = true
-    else if (signal) signal.addEventListener('abort', this.#onClientClose, { once: true })
+    if (res.destroyed || signal?.aborted) {
+      this.#gone = true
+      this.#reason = signal?.aborted ? 'signal' : 'client-gone'
+    } else if (signal) signal.addEventListener('abort', this.#onSignal, { once: true })
   }
 
   /**
-   * The request body as undici should read it. `req` is piped through a PassThrough because undici
+   * The request body as undici should read it. `req` is piped through a Transform because undici
    * destroys the body stream when the upstream answers early; destroying `req` itself would kill
-   * the client socket before it sees that answer (an early 413).
+   * the client socket before it sees that answer (an early 413). The Transform also enforces
+   * `maxBodyBytes`, coalesces small chunks and yields the CPU after `chunksPerTurn` chunks.
    */
-  upload(maxBytes: number | undefined): PassThrough | Transform {
-    let upload: PassThrough | Transform
-    if (maxBytes === undefined) upload = new PassThrough()
-    else {
-      let seen = 0
-      upload = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          seen += chunk.length
-          // Failing the body stream makes undici abort the request with this error.
-          if (seen > maxBytes) callback(new PayloadTooLargeError({ details: { limit: maxBytes } }))
-          else callback(null, chunk)
-        },
-      })
-    }
+  upload(maxBytes: number | undefined, chunksPerTurn: number): Transform {
+    const upload = coalescingUpload(maxBytes, chunksPerTurn)
+    // Written to after undici is done with it (early answer, abort): never an unhandled error.
+    upload.on('error', ignore)
     this.#req.pipe(upload)
     this.#upload = upload
     return upload
@@ -272,6 +344,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const onGone = (): void => {
       done()
       if (!this.#settled) {
+        this.#reason ??= 'client-gone'
         this.#res.destroy()
         this.#finish(true)
       }
@@ -290,8 +363,39 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#res.on('close', onGone)
   }
 
+  /** Remembers how to withdraw the request while it waits for a pool connection. */
+  queued(withdraw: () => void): void {
+    if (this.#release === null && !this.#settled) this.#withdraw = withdraw
+  }
+
+  /** Admitted by the pool: send the request (or give the slot back if the client already left). */
+  dispatch(pool: Dispatcher, options: Dispatcher.DispatchOptions, release: () => void): void {
+    this.#withdraw = null
+    if (this.#settled) return release()
+    this.#release = release
+    try {
+      pool.dispatch(options, this)
+    } catch (error) {
+      this.onResponseError(null, error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
+  /** No pool connection within `queueTimeoutMs`: nothing was sent. */
+  saturated(error: Error): void {
+    this.#withdraw = null
+    if (this.#settled) return
+    if (this.#gone) {
+      this.#res.destroy()
+      return this.#finish(true)
+    }
+    this.#settled = true
+    this.#cleanup()
+    this.#reject(error)
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller
+    this.#sentAt = Date.now()
     if (this.#gone) controller.abort(new ClientGoneError())
   }
 
@@ -301,7 +405,16 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     headers: HeaderRecord,
     statusMessage?: string,
   ): void {
-    if (status < 200 || this.#settled) return // 1xx: the gateway already answered `Expect`
+    if (this.#settled) return
+    // One rule everywhere: a status outside 100–599 is a garbled head (502).
+    if (status < 100 || status > 599) {
+      return controller.abort(new BadGatewayError({ message: `Upstream sent status ${status}` }))
+    }
+    if (status < 200) return this.#onInformational(controller, status, headers)
+    if (this.#headTimer !== undefined) {
+      clearTimeout(this.#headTimer)
+      this.#headTimer = undefined
+    }
     const res = this.#res
     const options = this.#options
     cleanResponseHeaders(headers, options.via ?? DEFAULT_VIA, options.responseHeaders)
@@ -329,9 +442,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#bytesSent += chunk.length
     this.#tap?.onData(chunk)
     if (!this.#res.write(chunk)) {
-      // Client backpressure: stop reading the upstream until the client drains.
+      // Client backpressure: stop reading the upstream until the client drains, for at most
+      // sendTimeoutMs.
       controller.pause()
-      this.#res.once('drain', (this.#resume ??= () => controller.resume()))
+      this.#res.once('drain', (this.#resume ??= this.#onDrain))
+      this.#sendTimer ??= setTimeout(this.#onSendTimeout, this.#options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS)
     }
   }
 
@@ -342,11 +457,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#finish(false)
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
     if (this.#settled) return
     if (this.#gone || this.#headWritten) {
       // With the head out, only a cut connection tells the client the body is incomplete
       // (RFC 9112 §8); a client that left or an aborted `signal` ends the same way.
+      this.#reason ??= 'upstream-error'
       this.#res.destroy()
       this.#tap?.onAbort(error)
       this.#finish(true)
@@ -357,22 +473,87 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
   }
 
+  #onInformational(controller: Dispatcher.DispatchController, status: number, headers: HeaderRecord): void {
+    const max = this.#options.maxInformational ?? DEFAULT_MAX_INFORMATIONAL
+    if (++this.#informational > max) {
+      return controller.abort(new BadGatewayError({ message: `Upstream sent more than ${max} informational responses` }))
+    }
+    // undici restarts its head timer on every 1xx; ours keeps the original deadline.
+    if (this.#headTimer === undefined) {
+      const timeout = this.#options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS
+      const left = Math.max(0, this.#sentAt + timeout - Date.now())
+      this.#headTimer = setTimeout(() => {
+        this.#headTimer = undefined
+        controller.abort(new UpstreamTimeoutError({ phase: 'response' }))
+      }, left)
+    }
+    // The gateway answers `Expect` itself (100 is never relayed); 103 carries Link preloads.
+    const res = this.#res as ServerResponse & { writeEarlyHints?: (hints: Record<string, string | string[]>) => void }
+    const link = headers.link
+    if (status === 103 && link !== undefined && typeof res.writeEarlyHints === 'function' && !res.headersSent) {
+      try {
+        res.writeEarlyHints({ link })
+      } catch {
+        // Early hints are advisory.
+      }
+    }
+  }
+
+  #onDrain = (): void => {
+    if (this.#sendTimer !== undefined) {
+      clearTimeout(this.#sendTimer)
+      this.#sendTimer = undefined
+    }
+    this.#controller?.resume()
+  }
+
+  #onSendTimeout = (): void => {
+    this.#sendTimer = undefined
+    if (this.#settled) return
+    this.#reason = 'send-timeout'
+    this.#gone = true
+    this.#res.destroy()
+    this.#controller?.abort(new SendTimeoutError())
+  }
+
+  #onSignal = (): void => {
+    this.#reason ??= 'signal'
+    this.#onClientClose()
+  }
+
   #onClientClose = (): void => {
     if (this.#settled || this.#gone) return
     this.#gone = true
+    this.#reason ??= 'client-gone'
+    if (this.#withdraw !== null) {
+      // Still waiting for a pool connection: nothing was sent.
+      this.#withdraw()
+      this.#withdraw = null
+      this.#res.destroy()
+      return this.#finish(true)
+    }
     this.#controller?.abort(new ClientGoneError())
   }
 
   #finish(aborted: boolean): void {
     this.#settled = true
     this.#cleanup()
-    this.#resolve({ status: this.#status, bytesSent: this.#bytesSent, aborted })
+    const result: ForwardResult = { status: this.#status, bytesSent: this.#bytesSent, aborted }
+    if (aborted) result.reason = this.#reason ?? 'client-gone'
+    this.#resolve(result)
   }
 
   #cleanup(): void {
     this.#res.off('close', this.#onClientClose)
     if (this.#resume) this.#res.off('drain', this.#resume)
-    this.#options.signal?.removeEventListener('abort', this.#onClientClose)
+    if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer)
+    if (this.#headTimer !== undefined) clearTimeout(this.#headTimer)
+    this.#options.signal?.removeEventListener('abort', this.#onSignal)
+    this.#withdraw?.()
+    this.#withdraw = null
+    // undici is done with the request once it reports an end or an error.
+    this.#release?.()
+    this.#release = null
     const upload = this.#upload
     if (upload !== null && !this.#req.complete) {
       // Discard what the client still sends; Node's server reads it to the end.
@@ -382,6 +563,66 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
   }
 }
+
+/**
+ * The upload Transform: counts bytes against `maxBytes`, gathers small chunks (up to
+ * COALESCE_BYTES or the end of the event-loop turn) into one write, and after `chunksPerTurn`
+ * chunks in one turn holds its write callback until `setImmediate`, so the rest waits in the
+ * stream buffer (then the client socket is paused by backpressure) while other requests run.
+ */
+function coalescingUpload(maxBytes: number | undefined, chunksPerTurn: number): Transform {
+  let pending: Buffer[] = []
+  let pendingBytes = 0
+  let seen = 0
+  let turnChunks = 0
+  let scheduled = false
+  let stream: Transform
+  const flushPending = (): void => {
+    if (pendingBytes === 0) return
+    const data = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
+    pending = []
+    pendingBytes = 0
+    if (!stream.destroyed) stream.push(data)
+  }
+  const nextTurn = (): void => {
+    scheduled = false
+    turnChunks = 0
+    flushPending()
+  }
+  stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length
+      // Failing the body stream makes undici abort the request with this error.
+      if (maxBytes !== undefined && seen > maxBytes) {
+        return callback(new PayloadTooLargeError({ details: { limit: maxBytes } }))
+      }
+      if (pendingBytes === 0 && chunk.length >= COALESCE_BYTES) this.push(chunk)
+      else {
+        pending.push(chunk)
+        pendingBytes += chunk.length
+        if (pendingBytes >= COALESCE_BYTES) flushPending()
+      }
+      if (pendingBytes > 0 && !scheduled) {
+        scheduled = true
+        setImmediate(nextTurn)
+      }
+      if (++turnChunks < chunksPerTurn) return callback()
+      // Budget of this turn used up: take the next chunk only after other I/O had its turn.
+      setImmediate(() => {
+        turnChunks = 0
+        flushPending()
+        callback()
+      })
+    },
+    flush(callback) {
+      flushPending()
+      callback()
+    },
+  })
+  return stream
+}
+
+function ignore(): void {}
 
 function hasBody(req: IncomingMessage): boolean {
   const headers = req.headers

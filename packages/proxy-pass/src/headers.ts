@@ -11,6 +11,24 @@ export interface ForwardingInfo {
   overrides: Map<string, string | undefined> | undefined
   /** Length of a replayed body: replaces the client's framing headers. */
   bodyLength: number | undefined
+  /**
+   * Whether the client's own forwarding headers are believed (it is a trusted proxy): then its
+   * `X-Forwarded-For`/`Forwarded` are appended to and its proto/host/port/prefix kept; otherwise
+   * all of them (and `X-Real-IP`) are dropped and ours set.
+   */
+  trusted: boolean
+  /** Value for `X-Forwarded-Port`: the local port the client connected to. */
+  port: string | undefined
+  /** Also emit an RFC 7239 `Forwarded` element. */
+  forwardedHeader: boolean
+}
+
+/**
+ * Whether `trustForwarded` trusts `clientIp` (no IP, no trust).
+ * @example isTrusted(undefined, '10.0.0.1') // false
+ */
+export function isTrusted(trust: ((clientIp: string) => boolean) | undefined, clientIp: string | undefined): boolean {
+  return trust !== undefined && clientIp !== undefined && clientIp !== '' && trust(clientIp) === true
 }
 
 // RFC 9110 §7.6.1: fields that only concern one connection, never forwarded in either direction.
@@ -20,9 +38,24 @@ export interface ForwardingInfo {
 const HOP_BY_HOP_REQUEST = new Set([
   ...HOP_BY_HOP_FIELDS,
   'expect',
-  // Set by us below; a client-sent value must not survive (not spoofable).
-  'x-forwarded-proto',
-  'x-forwarded-host',
+])
+
+// Forwarding fields the gateway owns. From an untrusted client all are dropped (not spoofable);
+// from a trusted proxy XFF/Forwarded are appended to and the rest kept.
+const XFF = 1
+const FORWARDED = 2
+const KEEP_IF_TRUSTED = 3
+const PROTO = 4
+const HOST = 5
+const PORT = 6
+const FORWARDING = new Map<string, number>([
+  ['x-forwarded-for', XFF],
+  ['forwarded', FORWARDED],
+  ['x-forwarded-proto', PROTO],
+  ['x-forwarded-host', HOST],
+  ['x-forwarded-port', PORT],
+  ['x-forwarded-prefix', KEEP_IF_TRUSTED],
+  ['x-real-ip', KEEP_IF_TRUSTED],
 ])
 
 const HOP_BY_HOP_RESPONSE = HOP_BY_HOP_FIELDS
@@ -55,16 +88,29 @@ export function upstreamHeaders(raw: readonly string[], info: ForwardingInfo): s
   }
   const listed = connectionTokens(connection)
   const overrides = info.overrides
+  const trusted = info.trusted
   const out: string[] = []
   let xff: string | undefined
+  let forwarded: string | undefined
   let via: string | undefined
+  // Bit set of PROTO/HOST/PORT values kept from a trusted proxy.
+  let kept = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const lower = name.toLowerCase()
     if (HOP_BY_HOP_REQUEST.has(lower)) continue
-    if (lower === 'x-forwarded-for') {
-      xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`
-      continue
+    const kind = FORWARDING.get(lower)
+    if (kind !== undefined) {
+      if (!trusted) continue
+      if (kind === XFF) {
+        xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`
+        continue
+      }
+      if (kind === FORWARDED) {
+        forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`
+        continue
+      }
+      if (kind !== KEEP_IF_TRUSTED) kept |= 1 << kind
     }
     if (lower === 'via') {
       via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`
@@ -80,8 +126,14 @@ export function upstreamHeaders(raw: readonly string[], info: ForwardingInfo): s
   if (listed?.has('x-forwarded-for')) xff = undefined
   if (info.clientIp) xff = xff === undefined ? info.clientIp : `${xff}, ${info.clientIp}`
   if (xff !== undefined && !overrides?.has('x-forwarded-for')) out.push('x-forwarded-for', xff)
-  if (!overrides?.has('x-forwarded-proto')) out.push('x-forwarded-proto', info.proto)
-  if (info.host && !overrides?.has('x-forwarded-host')) out.push('x-forwarded-host', info.host)
+  if ((kept & (1 << PROTO)) === 0 && !overrides?.has('x-forwarded-proto')) out.push('x-forwarded-proto', info.proto)
+  if (info.host && (kept & (1 << HOST)) === 0 && !overrides?.has('x-forwarded-host')) out.push('x-forwarded-host', info.host)
+  if (info.port && (kept & (1 << PORT)) === 0 && !overrides?.has('x-forwarded-port')) out.push('x-forwarded-port', info.port)
+  if (info.forwardedHeader) {
+    const element = forwardedElement(info.clientIp, info.host, info.proto)
+    forwarded = forwarded === undefined ? element : `${forwarded}, ${element}`
+  }
+  if (forwarded !== undefined && !overrides?.has('forwarded')) out.push('forwarded', forwarded)
   if (info.via !== false) via = via === undefined ? info.via : `${via}, ${info.via}`
   if (via !== undefined && !overrides?.has('via')) out.push('via', via)
   if (overrides) {
@@ -90,6 +142,19 @@ export function upstreamHeaders(raw: readonly string[], info: ForwardingInfo): s
     }
   }
   return out
+}
+
+// RFC 7230 §3.2.6 token characters; anything else in a Forwarded value needs a quoted-string.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** One RFC 7239 §4 `Forwarded` element: `for=…;host=…;proto=…`. */
+function forwardedElement(clientIp: string | undefined, host: string | undefined, proto: string): string {
+  // RFC 7239 §6: an IPv6 node is bracketed and therefore quoted; no address is `unknown`.
+  let node = clientIp === undefined || clientIp === '' ? 'unknown' : clientIp
+  if (node.includes(':')) node = `"[${node}]"`
+  let element = `for=${node}`
+  if (host) element += `;host=${TOKEN.test(host) ? host : `"${host.replace(/["\\]/g, '\\$&')}"`}`
+  return `${element};proto=${proto}`
 }
 
 /** Lowercases the keys of user-supplied header overrides once. */

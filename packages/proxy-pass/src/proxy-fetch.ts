@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream'
 import type { HeaderRecord } from '@switchboard/core'
-import { BadGatewayError } from '@switchboard/core'
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, DEFAULT_VIA } from './forward.ts'
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_INFORMATIONAL, DEFAULT_RESPONSE_TIMEOUT_MS, DEFAULT_VIA } from './forward.ts'
 import { mapUpstreamError } from './errors.ts'
-import { cleanResponseHeaders, lowerOverrides, upstreamHeaders } from './headers.ts'
+import { cleanResponseHeaders, isTrusted, lowerOverrides, upstreamHeaders } from './headers.ts'
+import { sendRequest } from './send-request.ts'
 import { sharedPool, splitTarget } from './pools.ts'
 import { UpstreamPoolImpl, type UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.ts'
 
@@ -24,11 +24,17 @@ export interface ProxyFetchOptions {
   poolOptions?: UpstreamPoolOptions
   /**
    * Client address appended to `X-Forwarded-For`. A Web `Request` does not carry one: pass it from
-   * your server (`server.requestIP(req)` on Bun, `info.remoteAddr` on Deno). Without it the client's
-   * `X-Forwarded-For` is forwarded unchanged.
+   * your server (`server.requestIP(req)` on Bun, `info.remoteAddr` on Deno). Without it the client
+   * cannot be trusted, so its forwarding headers are dropped and no `X-Forwarded-For` is sent.
    * @default undefined
    */
   clientIp?: string
+  /** Same as `forward()`'s: whose forwarding headers are believed. @default undefined (trust nobody) */
+  trustForwarded?: (clientIp: string) => boolean
+  /** Also send an RFC 7239 `Forwarded` element. @default false */
+  forwardedHeader?: boolean
+  /** Most 1xx responses accepted before the final one; one more is a 502. @default 10 */
+  maxInformational?: number
   /**
    * Value of `X-Forwarded-Proto` (any client-sent value is replaced).
    * @default the scheme of `request.url`
@@ -82,7 +88,7 @@ export async function proxyFetch(
 ): Promise<Response> {
   const { origin, prefix } = splitTarget(target)
   const upstream = options.pool ?? sharedPool(origin, options.poolOptions)
-  const pool = UpstreamPoolImpl.unwrap(upstream)
+  const impl = UpstreamPoolImpl.unwrap(upstream)
   const url = new URL(request.url)
   const raw: string[] = []
   for (const [name, value] of request.headers) raw.push(name, value)
@@ -94,33 +100,40 @@ export async function proxyFetch(
   // types only list Node streams.
   let body: Readable | null = null
   if (request.body !== null && method !== 'GET' && method !== 'HEAD') body = request.body as unknown as Readable
+  const proto = options.proto ?? (url.protocol === 'https:' ? 'https' : 'http')
   try {
-    const response = await pool.request({
-      origin: upstream.origin,
-      path: prefix + url.pathname + url.search,
-      method,
-      headers: upstreamHeaders(raw, {
-        clientIp: options.clientIp,
-        proto: options.proto ?? (url.protocol === 'https:' ? 'https' : 'http'),
-        host,
-        via,
-        overrides: lowerOverrides(options.headers),
-        bodyLength: undefined,
-      }),
-      body,
-      signal: options.signal,
-      headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
-      bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-    })
+    const response = await sendRequest(
+      impl,
+      {
+        origin: upstream.origin,
+        path: prefix + url.pathname + url.search,
+        method: method as 'GET',
+        headers: upstreamHeaders(raw, {
+          clientIp: options.clientIp,
+          proto,
+          host,
+          via,
+          overrides: lowerOverrides(options.headers),
+          bodyLength: undefined,
+          trusted: isTrusted(options.trustForwarded, options.clientIp),
+          // The port the client connected to, as the server saw it in the request URL.
+          port: url.port || (url.protocol === 'https:' ? '443' : '80'),
+          forwardedHeader: options.forwardedHeader === true,
+        }),
+        body,
+        bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      },
+      {
+        responseTimeoutMs: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+        maxInformational: options.maxInformational ?? DEFAULT_MAX_INFORMATIONAL,
+        signal: options.signal,
+      },
+    )
     const status = response.statusCode
-    if (status < 200 || status > 599) {
-      response.body.on('error', ignore).destroy()
-      return new BadGatewayError({ message: `Upstream sent status ${status}` }).toResponse()
-    }
     const headers = toHeaders(cleanResponseHeaders(response.headers as HeaderRecord, via, options.responseHeaders))
     // RFC 9110 §6.4.1: HEAD, 204 and 304 responses carry no content.
     if (method === 'HEAD' || status === 204 || status === 304) {
-      response.body.on('error', ignore).resume() // empty: releases the connection for reuse
+      response.body.resume() // empty: releases the connection for reuse
       return new Response(null, { status, statusText: response.statusText, headers })
     }
     const source = response.body
@@ -156,5 +169,3 @@ function toHeaders(record: HeaderRecord): Headers {
   }
   return headers
 }
-
-function ignore(): void {}

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http'
-import { BadGatewayError, type HeaderRecord, type UpstreamResponse } from '@switchboard/core'
-import { mapUpstreamError } from './errors.ts'
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, DEFAULT_VIA } from './forward.ts'
-import { cleanResponseHeaders, lowerOverrides, upstreamHeaders } from './headers.ts'
+import type { HeaderRecord, UpstreamResponse } from '@switchboard/core'
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_INFORMATIONAL, DEFAULT_RESPONSE_TIMEOUT_MS, DEFAULT_VIA } from './forward.ts'
+import { cleanResponseHeaders, isTrusted, lowerOverrides, upstreamHeaders } from './headers.ts'
+import { sendRequest } from './send-request.ts'
 import { UpstreamPoolImpl, type UpstreamPool } from './upstream-pool.ts'
 
 /**
@@ -20,6 +20,12 @@ export interface RequestUpstreamOptions {
   headers?: Record<string, string | undefined>
   /** Client address appended to `X-Forwarded-For`. @default req.socket.remoteAddress */
   clientIp?: string
+  /** Same as `forward()`'s: whose forwarding headers are believed. @default undefined (trust nobody) */
+  trustForwarded?: (clientIp: string) => boolean
+  /** Also send an RFC 7239 `Forwarded` element. @default false */
+  forwardedHeader?: boolean
+  /** Most 1xx responses accepted before the final one; one more is a 502. @default 10 */
+  maxInformational?: number
   /** Value of `X-Forwarded-Proto`. @default 'http' */
   proto?: 'http' | 'https'
   /** `Via` entry appended both ways; `false` adds none. @default '1.1 switchboard' */
@@ -47,49 +53,49 @@ export async function requestUpstream(
   req: Pick<IncomingMessage, 'rawHeaders' | 'headers' | 'method' | 'url' | 'socket'>,
   options: RequestUpstreamOptions,
 ): Promise<UpstreamResponse> {
-  const pool = UpstreamPoolImpl.unwrap(options.pool)
+  const upstream = UpstreamPoolImpl.unwrap(options.pool)
   const via = options.via ?? DEFAULT_VIA
   const method = options.method ?? req.method ?? 'GET'
   const body = options.body !== undefined && method !== 'GET' && method !== 'HEAD' ? options.body : undefined
+  const clientIp = options.clientIp ?? req.socket?.remoteAddress
+  const localPort = req.socket?.localPort
   const headers = upstreamHeaders(req.rawHeaders, {
-    clientIp: options.clientIp ?? req.socket?.remoteAddress,
+    clientIp,
     proto: options.proto ?? 'http',
     host: req.headers.host,
     via,
     overrides: lowerOverrides(options.headers),
     // Without a body to send, the client's Content-Length must not survive (the upstream would wait).
     bodyLength: body?.byteLength ?? (req.headers['content-length'] !== undefined ? 0 : undefined),
+    trusted: isTrusted(options.trustForwarded, clientIp),
+    port: localPort === undefined ? undefined : String(localPort),
+    forwardedHeader: options.forwardedHeader === true,
   })
-  let response: Awaited<ReturnType<typeof pool.request>>
-  try {
-    response = await pool.request({
+  const response = await sendRequest(
+    upstream,
+    {
       origin: options.pool.origin,
       path: options.target ?? req.url ?? '/',
-      method,
+      method: method as 'GET',
       headers,
       body: body ?? null,
-      signal: options.signal,
-      headersTimeout: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
       bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-    })
-  } catch (error) {
-    throw mapUpstreamError(error)
-  }
+    },
+    {
+      responseTimeoutMs: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+      maxInformational: options.maxInformational ?? DEFAULT_MAX_INFORMATIONAL,
+      signal: options.signal,
+    },
+  )
   const status = response.statusCode
   const source = response.body
-  if (status < 200 || status > 599) {
-    source.on('error', ignore).destroy()
-    throw new BadGatewayError({ message: `Upstream sent status ${status}` })
-  }
   const cleaned = cleanResponseHeaders(response.headers as HeaderRecord, via, undefined)
   return {
     status,
     headers: cleaned,
     body: source as AsyncIterable<Uint8Array>,
     cancel() {
-      source.on('error', ignore).destroy()
+      source.destroy()
     },
   }
 }
-
-function ignore(): void {}

@@ -1,4 +1,5 @@
 import { Pool } from 'undici/index.js'
+import { PoolSaturatedError } from './errors.ts'
 
 /**
  * Options of {@link createUpstreamPool}.
@@ -23,6 +24,12 @@ export interface UpstreamPoolOptions {
    */
   connections?: number
   /**
+   * Longest wait for a free connection when all `connections` are busy; past it the request is
+   * rejected with a 503 `ERR_UPSTREAM_POOL_SATURATED` ({@link PoolSaturatedError}) and never sent.
+   * @default 1_000
+   */
+  queueTimeoutMs?: number
+  /**
    * Called when a connection to the origin opens (the gateway feeds `EndpointState.connectionOpened`).
    * @default undefined
    */
@@ -45,6 +52,27 @@ export interface UpstreamPool {
   close(): Promise<void>
   /** Aborts in-flight requests and closes every connection now. */
   destroy(): Promise<void>
+  /** Live counters (undici's `pool.stats` plus the requests waiting for a connection here). */
+  stats(): UpstreamPoolStats
+  /** True while every connection carries a request: the next one has to wait (up to `queueTimeoutMs`). */
+  readonly saturated: boolean
+}
+
+/**
+ * Counters of an {@link UpstreamPool}.
+ * @example const { busy, queued } = pool.stats()
+ */
+export interface UpstreamPoolStats {
+  /** Open sockets to the origin. */
+  connected: number
+  /** Open sockets carrying a request (`connected - free`). */
+  busy: number
+  /** Requests handed to undici and not yet written to a socket. */
+  pending: number
+  /** Requests waiting for a connection (ours, bounded by `queueTimeoutMs`, plus undici's queue). */
+  queued: number
+  /** Every request in the pool: waiting, pending or running. */
+  size: number
 }
 
 /** Connect timeout of {@link createUpstreamPool}. @example DEFAULT_CONNECT_TIMEOUT_MS // 2000 */
@@ -53,6 +81,15 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 4_000
 /** Sockets per origin of {@link createUpstreamPool}. @example DEFAULT_CONNECTIONS // 128 */
 export const DEFAULT_CONNECTIONS = 128
+/** Wait for a free connection of {@link createUpstreamPool}. @example DEFAULT_QUEUE_TIMEOUT_MS // 1000 */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 1_000
+
+/** A request waiting for a connection. */
+interface Waiter {
+  start: (release: () => void) => void
+  fail: (error: PoolSaturatedError) => void
+  timer: ReturnType<typeof setTimeout>
+}
 
 /**
  * Creates a keep-alive connection pool to one origin (an undici `Pool`), for {@link forward}.
@@ -69,6 +106,11 @@ export function createUpstreamPool(origin: string, options: UpstreamPoolOptions 
 export class UpstreamPoolImpl implements UpstreamPool {
   readonly origin: string
   #pool: Pool
+  #limit: number
+  #queueTimeoutMs: number
+  #active = 0
+  // Set iteration order is insertion order: FIFO with O(1) removal of a waiter that gave up.
+  #waiters = new Set<Waiter>()
 
   constructor(origin: string, options: UpstreamPoolOptions) {
     let url: URL
@@ -87,6 +129,8 @@ export class UpstreamPoolImpl implements UpstreamPool {
       'keepAliveTimeoutMs',
     )
     const connections = positiveInteger(options.connections, DEFAULT_CONNECTIONS, 'connections')
+    this.#queueTimeoutMs = positiveInteger(options.queueTimeoutMs, DEFAULT_QUEUE_TIMEOUT_MS, 'queueTimeoutMs')
+    this.#limit = connections
     this.origin = url.origin
     this.#pool = new Pool(url.origin, {
       connections,
@@ -99,24 +143,110 @@ export class UpstreamPoolImpl implements UpstreamPool {
     const { onConnect, onDisconnect } = options
     if (onConnect) this.#pool.on('connect', () => onConnect())
     if (onDisconnect) this.#pool.on('disconnect', () => onDisconnect())
+    // An EventEmitter without an 'error' listener throws; a pool failure must never crash the process.
+    ;(this.#pool as unknown as { on(event: 'error', listener: () => void): void }).on('error', ignore)
+  }
+
+  stats(): UpstreamPoolStats {
+    const s = this.#pool.stats
+    const waiting = this.#waiters.size
+    return {
+      connected: s.connected,
+      busy: s.connected - s.free,
+      pending: s.pending,
+      queued: s.queued + waiting,
+      size: s.size + waiting,
+    }
+  }
+
+  get saturated(): boolean {
+    return this.#active >= this.#limit
+  }
+
+  /**
+   * Admission control: calls `start(release)` now if fewer than `connections` exchanges run, else
+   * when one calls its `release`; after `queueTimeoutMs` of waiting calls `fail` instead. undici's
+   * own queue has no deadline, so without this a request waits behind stuck ones indefinitely.
+   * Returns a function that withdraws a waiting request (no-op once started).
+   */
+  admit(start: (release: () => void) => void, fail: (error: PoolSaturatedError) => void): () => void {
+    if (this.#active < this.#limit && this.#waiters.size === 0) {
+      this.#active++
+      start(this.#releaser())
+      return ignore
+    }
+    const waiter: Waiter = {
+      start,
+      fail,
+      timer: setTimeout(() => {
+        this.#waiters.delete(waiter)
+        fail(new PoolSaturatedError({ details: { queueTimeoutMs: this.#queueTimeoutMs } }))
+      }, this.#queueTimeoutMs),
+    }
+    this.#waiters.add(waiter)
+    return () => {
+      if (this.#waiters.delete(waiter)) clearTimeout(waiter.timer)
+    }
+  }
+
+  /** Promise form of {@link admit}: resolves with `release`, rejects with a 503. */
+  acquire(): Promise<() => void> {
+    return new Promise((resolve, reject) => void this.admit(resolve, reject))
+  }
+
+  #releaser(): () => void {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.#active--
+      const next = this.#waiters.values().next()
+      if (next.done) return
+      const waiter = next.value
+      this.#waiters.delete(waiter)
+      clearTimeout(waiter.timer)
+      this.#active++
+      waiter.start(this.#releaser())
+    }
   }
 
   close(): Promise<void> {
-    return this.#pool.close()
+    const closed = this.#pool.close()
+    this.#drainWaiters()
+    return closed
   }
 
   destroy(): Promise<void> {
-    return this.#pool.destroy()
+    const destroyed = this.#pool.destroy()
+    this.#drainWaiters()
+    return destroyed
   }
 
-  /** The undici pool of a pool made by {@link createUpstreamPool}. */
-  static unwrap(pool: UpstreamPool): Pool {
+  /** On close: waiting requests go to undici now, which fails them like any request to a closed pool (502). */
+  #drainWaiters(): void {
+    for (const waiter of this.#waiters) {
+      this.#waiters.delete(waiter)
+      clearTimeout(waiter.timer)
+      this.#active++
+      waiter.start(this.#releaser())
+    }
+  }
+
+  /** The undici pool behind it. */
+  get undici(): Pool {
+    return this.#pool
+  }
+
+  /** The implementation of a pool made by {@link createUpstreamPool}. */
+  static unwrap(pool: UpstreamPool): UpstreamPoolImpl {
     if (!(pool instanceof UpstreamPoolImpl)) {
       throw new TypeError('options.pool must come from createUpstreamPool()')
     }
-    return pool.#pool
+    return pool
   }
 }
+
+function ignore(): void {}
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback

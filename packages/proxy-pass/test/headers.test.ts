@@ -43,9 +43,9 @@ describe('request headers', () => {
     expect(got['x-kept']).toBe('yes')
   })
 
-  it('appends the real client IP to X-Forwarded-For and keeps duplicate fields', async () => {
+  it('appends the real client IP to a trusted X-Forwarded-For and keeps duplicate fields', async () => {
     const upstream = await recordingUpstream()
-    const proxy = await proxyServer(upstream.url)
+    const proxy = await proxyServer(upstream.url, { trustForwarded: () => true })
     await request(proxy.url, {
       headers: ['Host', '127.0.0.1', 'X-Forwarded-For', '203.0.113.7', 'x-forwarded-for', '198.51.100.1', 'Cookie', 'a=1', 'Cookie', 'b=2'],
     })

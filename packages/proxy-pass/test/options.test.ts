@@ -111,7 +111,8 @@ describe('createUpstreamPool', () => {
     let failure: unknown
     const { url } = await httpServer((req, res) => {
       try {
-        void forward(req, res, { pool: { origin: upstream.url, close: async () => {}, destroy: async () => {} } })
+        const fake = { origin: upstream.url, close: async () => {}, destroy: async () => {}, stats: () => ({ connected: 0, busy: 0, pending: 0, queued: 0, size: 0 }), saturated: false }
+        void forward(req, res, { pool: fake })
       } catch (error) {
         failure = error
         res.writeHead(500).end()
@@ -131,7 +132,7 @@ describe('a client already gone', () => {
     })
     const proxy = await proxyServer(upstream.url, { signal: AbortSignal.abort() })
     await expect(request(proxy.url)).rejects.toThrow() // the client connection is cut
-    expect(await proxy.next()).toEqual({ status: 0, bytesSent: 0, aborted: true })
+    expect(await proxy.next()).toEqual({ status: 0, bytesSent: 0, aborted: true, reason: 'signal' })
     expect(requests).toBe(0)
   })
 })

@@ -33,7 +33,7 @@ function echoUpstream() {
 describe('proxyPass', () => {
   it('proxies from a plain node:http server', async () => {
     const upstream = await echoUpstream()
-    const { url } = await httpServer((req, res) => void proxyPass(req, res, upstream.url))
+    const { url } = await httpServer((req, res) => void proxyPass(req, res, upstream.url, { trustForwarded: () => true }))
     const res = await request(url, { method: 'POST', path: '/a//b?q=%20', headers: { 'x-forwarded-for': '10.0.0.1' }, body: 'hi' })
     expect(res.status).toBe(200)
     const echo = JSON.parse(res.body.toString())
@@ -93,8 +93,10 @@ describe('proxyFetch', () => {
     expect(echo).toMatchObject({ method: 'PUT', url: '/p//q?x=%20', body: 'part1,part2' })
     expect(echo.headers).toMatchObject({
       host: 'gateway.example',
-      'x-forwarded-for': '10.1.1.1, 192.0.2.1',
+      // Untrusted by default: the client's X-Forwarded-For and -Proto are replaced.
+      'x-forwarded-for': '192.0.2.1',
       'x-forwarded-proto': 'http',
+      'x-forwarded-port': '80',
       'x-forwarded-host': 'gateway.example',
       via: '1.1 switchboard',
     })

@@ -89,7 +89,7 @@ describe('streaming', () => {
     await requested
     req.destroy()
     await closed
-    expect(await proxy.next()).toEqual({ status: 0, bytesSent: 0, aborted: true })
+    expect(await proxy.next()).toEqual({ status: 0, bytesSent: 0, aborted: true, reason: 'client-gone' })
   })
 
   it('streams a 100 MB download with bounded memory', async () => {
