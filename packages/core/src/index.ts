@@ -50,3 +50,4 @@ export {
   type ConditionValue,
   type HeaderEditConfig,
 } from './config-validator.ts'
+export { parseIp, createIpMatcher } from './ip.ts'

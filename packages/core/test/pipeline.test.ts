@@ -121,3 +121,22 @@ describe('definePolicy() and OptionReader', () => {
     expect(() => definePolicy({ name: 'Bad Name', parse: () => ({}), create: () => async (_e, n) => n() })).toThrow(/kebab-case/)
   })
 })
+
+describe('createIpMatcher()', () => {
+  it('matches IPv4 and IPv6 ranges, and IPv4 ranges against IPv4-mapped clients', async () => {
+    const { createIpMatcher } = await import('../src/index.ts')
+    const m = createIpMatcher(['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', '::1'])
+    expect(m('10.255.1.2')).toBe(true)
+    expect(m('::ffff:10.1.2.3')).toBe(true)
+    expect(m('11.0.0.1')).toBe(false)
+    expect(m('192.168.1.7')).toBe(true)
+    expect(m('192.168.1.8')).toBe(false)
+    expect(m('2001:db8:ffff::1')).toBe(true)
+    expect(m('2001:db9::1')).toBe(false)
+    expect(m('::1')).toBe(true)
+    expect(m('not an ip')).toBe(false)
+    expect(createIpMatcher([])('10.0.0.1')).toBe(false)
+    expect(() => createIpMatcher(['10.0.0.0/33'])).toThrow(/prefix length/)
+    expect(() => createIpMatcher(['10.0.0.256'])).toThrow(/not an IP/)
+  })
+})

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { ConfigError } from '@switchboard/core'
 // Read-only use of the gateway's validator: the imported routes and upstreams must be valid today.
-import { parseConfig } from '../../gateway/src/config.ts'
+import { parseConfig } from '../../gateway/src/config/index.ts'
 import { importLegacyConfig, isLegacyConfig, legacyToYaml, type ImportedConfig } from '../src/index.ts'
 
 const fixture = (name: string): unknown => parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'))

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Middleware, Store } from '@switchboard/core'
+import { createTunnelGroup } from '@switchboard/websocket-tunnel'
 import { type AdminActions, handleAdmin } from './admin/admin.ts'
 import type { LoadedConfig } from './config/load.ts'
 import type { GatewayConfig } from './config/types.ts'
@@ -80,7 +81,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   let reloading: Promise<ReloadSummary> | undefined
   const deps = (registry: GatewayRegistry) => ({ registry, logger, store: options.store, routePolicies: options.policies, probe: probeEndpoint })
   let current: { runtime: Runtime; pipeline: Pipeline }
+  const tunnels = createTunnelGroup()
   const ctx = {
+    tunnels,
     logger,
     closing: () => closing,
     admin: (ex: NodeExchange, sub: string) => handleAdmin(ex, sub, current.runtime.config.admin!, adminActions),
@@ -174,15 +177,19 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     close() {
       closePromise ??= (async () => {
         closing = true
+        const shutdownMs = current.runtime.config.server.shutdownTimeoutMs
+        // Frame-mode tunnels get a 1001 close handshake now; transparent ones run until the drain deadline.
+        const tunnelsClosed = tunnels.closeAll({ timeoutMs: shutdownMs })
         const server = transport.server
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections?.()
-        const deadline = Date.now() + current.runtime.config.server.shutdownTimeoutMs
+        const deadline = Date.now() + shutdownMs
         while (transport.inFlight > 0 && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 25))
           server.closeIdleConnections?.()
         }
         server.closeAllConnections?.()
+        await tunnelsClosed
         for (const s of transport.tunnels) s.destroy()
         await stopped
         for (const h of current.runtime.hooks) if (h.shutdown) await safeHook(logger, 'shutdown', () => h.shutdown!())

@@ -1,6 +1,8 @@
 import { type Balancer, type Exchange, type PolicyDefinition } from '@switchboard/core'
 import { balancerNames, createBalancer, type BalancerFactory } from '@switchboard/balancer'
 import { builtinPolicies } from '@switchboard/policies'
+import { type StoreDriverDefinition, storeDriver, storeDriverNames } from '@switchboard/store'
+import type { Store } from '@switchboard/core'
 
 /** What a `reload` hook is told. */
 export interface ReloadSummary {
@@ -34,6 +36,8 @@ export interface PluginApi {
   registerBalancer(name: string, factory: BalancerFactory): void
   /** Makes a policy type nameable from `policies.X.use`. */
   registerPolicy(definition: PolicyDefinition<any>): void
+  /** Makes a store driver nameable from `store.driver` (and `discovery.store.driver`). */
+  registerStoreDriver(definition: StoreDriverDefinition<any>): void
   /** Adds lifecycle hooks. */
   hooks(hooks: LifecycleHooks): void
 }
@@ -68,6 +72,7 @@ export function definePlugin(plugin: GatewayPlugin): GatewayPlugin {
 export class GatewayRegistry {
   readonly #balancers = new Map<string, BalancerFactory>()
   readonly #policies = new Map<string, PolicyDefinition<any>>()
+  readonly #stores = new Map<string, StoreDriverDefinition<any>>()
   readonly hooks: LifecycleHooks[] = []
   /** Names of the plugins loaded into this registry, in order. */
   readonly plugins: string[] = []
@@ -85,6 +90,29 @@ export class GatewayRegistry {
   registerPolicy(definition: PolicyDefinition<any>): void {
     if (this.#policies.has(definition.name)) throw new RangeError(`policy type "${definition.name}" is already registered`)
     this.#policies.set(definition.name, definition)
+  }
+
+  registerStoreDriver(definition: StoreDriverDefinition<any>): void {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(definition.name)) throw new TypeError(`store driver name must be kebab-case, got ${JSON.stringify(definition.name)}`)
+    if (this.storeDriver(definition.name)) throw new RangeError(`store driver "${definition.name}" is already registered`)
+    this.#stores.set(definition.name, definition)
+  }
+
+  /** A store driver: one a plugin registered here, else a built-in (or globally registered) one. */
+  storeDriver(name: string): StoreDriverDefinition<any> | undefined {
+    return this.#stores.get(name) ?? storeDriver(name)
+  }
+
+  storeDriverNames(): string[] {
+    return [...new Set([...storeDriverNames(), ...this.#stores.keys()])].sort()
+  }
+
+  /** Creates a store from a config spec `{ driver, ...options }` (options checked by the driver). */
+  async createStore(spec: { driver: string } & Record<string, unknown>): Promise<Store> {
+    const { driver, ...options } = spec
+    const def = this.storeDriver(driver)
+    if (!def) throw new RangeError(`unknown store driver "${driver}" (known: ${this.storeDriverNames().join(', ')})`)
+    return def.create(def.parse(options, 'store'))
   }
 
   hasBalancer(name: string): boolean {
@@ -121,6 +149,7 @@ export class GatewayRegistry {
     await p.setup({
       registerBalancer: (name, factory) => this.registerBalancer(name, factory),
       registerPolicy: (definition) => this.registerPolicy(definition),
+      registerStoreDriver: (definition) => this.registerStoreDriver(definition),
       hooks: (hooks) => void this.hooks.push(hooks),
     })
     this.plugins.push(p.name ?? label)

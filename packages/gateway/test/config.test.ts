@@ -105,7 +105,7 @@ describe('config: bad input names the file, key path and expectation', () => {
     ['a route without a path', (c: any) => (c.routes[0].match = {}), 'routes[0].match.path', 'a path pattern'],
     ['a bad port', (c: any) => (c.server = { port: 70000 }), 'server.port', 'a port number'],
     ['a duplicate route name', (c: any) => c.routes.push({ ...c.routes[0] }), 'routes[1].name', 'a name no other route uses'],
-    ['a bad store driver', (c: any) => (c.store = { driver: 'mongo' }), 'store.driver', 'memory, sqlite or redis'],
+    ['a bad store driver', (c: any) => (c.store = { driver: 'mongo' }), 'store.driver', 'memory, redis, sqlite'],
     ['a header value with CRLF', (c: any) => (c.routes[0].requestHeaders = { set: { 'x-a': 'a\r\nb: c' } }), 'routes[0].requestHeaders.set.x-a', 'a header value without CR, LF'],
     ['an unknown balancer', (c: any) => (c.upstreams.backend.balancer = 'fastest'), 'upstreams.backend.balancer', 'a balancer name (consistent-hash, first-available'],
     ['bad balancer options', (c: any) => (c.upstreams.backend.balancer = { strategy: 'consistent-hash', options: { key: { header: 7 } } }), 'upstreams.backend.balancer.options', 'valid options for consistent-hash'],

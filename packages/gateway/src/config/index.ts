@@ -47,7 +47,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   v.keys(root, '', ROOT_KEYS)
   const plugins = root.plugins === undefined ? [] : v.list(root.plugins, 'plugins').map((p, i) => v.string(p, `plugins[${i}]`))
   const server = parseServer(v, root.server)
-  const discovery = parseDiscovery(v, root.discovery)
+  const discovery = parseDiscovery(v, root.discovery, registry)
   const upstreams = Object.create(null) as Record<string, UpstreamConfig>
   const upstreamsRaw = discovery && root.upstreams === undefined ? {} : v.map(root.upstreams, 'upstreams')
   const names = Object.keys(upstreamsRaw)
@@ -71,7 +71,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
     return route
   })
   checkPolicyRefs(v, 'server.policies', server.policies, policies, registry, 'server')
-  const store = parseStore(v, root.store)
+  const store = parseStore(v, root.store, registry)
   const admin = parseAdmin(v, root.admin, server.healthPath)
   return { server, upstreams, routes, store, admin, discovery, plugins, policies, source: { file: options.file } }
 }

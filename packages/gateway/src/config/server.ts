@@ -1,9 +1,9 @@
-import type { ConfigValidator } from '@switchboard/core'
+import { type ConfigValidator, createIpMatcher } from '@switchboard/core'
 import type { ServerConfig } from './types.ts'
 
 export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
   const s = raw === undefined ? {} : v.object(raw, 'server')
-  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies'])
+  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies'])
   const l = s.limits === undefined ? {} : v.object(s.limits, 'server.limits')
   v.keys(l, 'server.limits', ['maxHeaderBytes', 'maxHeaderCount', 'headersTimeout', 'bodyIdleTimeout', 'sendTimeout', 'maxBodySize', 'maxRequestBodySize'])
   const healthPath = v.optString(s.healthPath, 'server.healthPath') ?? '/health'
@@ -21,9 +21,10 @@ export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
       maxBodyBytes: v.size(l.maxBodySize, 'server.limits.maxBodySize', 1024 * 1024, 0),
       maxRequestBodyBytes: v.size(l.maxRequestBodySize, 'server.limits.maxRequestBodySize', 1024 ** 3, 0),
       maxHeaderCount: v.optInteger(l.maxHeaderCount, 'server.limits.maxHeaderCount', 1) ?? 100,
-      sendTimeoutMs: v.duration(l.sendTimeout, 'server.limits.sendTimeout', 60_000, 1),
+      sendTimeoutMs: v.duration(l.sendTimeout, 'server.limits.sendTimeout', 30_000, 1),
     },
     policies: policyNames(v, s.policies, 'server.policies'),
+    trustedProxies: parseCidrs(v, s.trustedProxies, 'server.trustedProxies'),
   }
 }
 
@@ -31,4 +32,19 @@ export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
 export function policyNames(v: ConfigValidator, raw: unknown, at: string): string[] {
   if (raw === undefined) return []
   return v.list(raw, at).map((x, i) => v.string(x, `${at}[${i}]`))
+}
+
+/** A list of IP addresses or CIDR ranges, each checked. */
+export function parseCidrs(v: ConfigValidator, raw: unknown, at: string): string[] {
+  if (raw === undefined) return []
+  const list = typeof raw === 'string' ? [raw] : v.list(raw, at)
+  return list.map((x, i) => {
+    const s = v.string(x, `${at}[${i}]`)
+    try {
+      createIpMatcher([s])
+    } catch {
+      v.fail(`${at}[${i}]`, 'an IP address or CIDR range such as 10.0.0.0/8 or ::1/128', s)
+    }
+    return s
+  })
 }

@@ -1,22 +1,28 @@
-import type { ConfigValidator } from '@switchboard/core'
+import { ConfigError, type ConfigObject, type ConfigValidator } from '@switchboard/core'
+import type { GatewayRegistry } from '../registry.ts'
 import type { StoreConfig } from './types.ts'
 
-export function parseStore(v: ConfigValidator, raw: unknown, at = 'store'): StoreConfig {
+/**
+ * `store:` (or `discovery.store:`): a registered driver's name and its options, checked by that
+ * driver's own parser so the key path points at the bad option.
+ */
+export function parseStore(v: ConfigValidator, raw: unknown, registry: GatewayRegistry, at = 'store'): StoreConfig {
   if (raw === undefined) return { driver: 'memory' }
   const s = v.object(raw, at)
-  v.keys(s, at, ['driver', 'path', 'url', 'failMode'])
   const driver = v.string(s.driver, `${at}.driver`)
-  if (driver !== 'memory' && driver !== 'sqlite' && driver !== 'redis') v.fail(`${at}.driver`, 'memory, sqlite or redis', driver)
-  const out: StoreConfig = { driver }
-  if (driver === 'sqlite') out.path = v.optString(s.path, `${at}.path`) ?? './switchboard.db'
-  if (driver === 'redis') {
-    out.url = v.string(s.url, `${at}.url`)
-    if (!/^rediss?:\/\//.test(out.url)) v.fail(`${at}.url`, 'a redis:// or rediss:// URL', out.url)
+  const definition = registry.storeDriver(driver)
+  if (!definition) v.fail(`${at}.driver`, registry.storeDriverNames().join(', '), driver)
+  const options: ConfigObject = {}
+  for (const key of Object.keys(s)) {
+    if (key === 'driver') continue
+    const value = s[key]
+    options[key] = typeof value === 'string' ? v.expand(value, `${at}.${key}`) : value
   }
-  if (s.failMode !== undefined) {
-    if (s.failMode !== 'open' && s.failMode !== 'closed') v.fail(`${at}.failMode`, 'open or closed', s.failMode)
-    out.failMode = s.failMode
+  try {
+    definition.parse(options, at)
+  } catch (err) {
+    if (err instanceof ConfigError) throw ConfigError.inFile(err, v.file)
+    v.fail(at, `valid ${driver} store options (${(err as Error).message})`, undefined)
   }
-  return out
+  return { driver, ...options }
 }
-

@@ -18,7 +18,7 @@ export interface LimitsConfig {
   maxRequestBodyBytes: number
   /** Most header fields in a request head; more: 431, nothing forwarded. @default 100 */
   maxHeaderCount: number
-  /** Longest time a write to a client may stay blocked (a client that does not read): the response is cut. @default 60 s */
+  /** Longest time a write to a client may stay blocked (a client that does not read): the response is cut and the upstream connection freed. @default 30 s */
   sendTimeoutMs: number
 }
 
@@ -37,6 +37,11 @@ export interface ServerConfig {
   shutdownTimeoutMs: number
   /** Named policies (from `policies:`) run for every request before routing. @default [] */
   policies: string[]
+  /**
+   * Front proxies (CIDR ranges) whose `X-Forwarded-*` / `Forwarded` headers are believed and
+   * extended; from anyone else those headers are dropped and the gateway sets its own. @default []
+   */
+  trustedProxies: string[]
 }
 
 /** Upstream timeouts (`upstreams.NAME.timeouts`). */
@@ -155,10 +160,16 @@ export interface RouteWebSocketConfig {
 
 /** `store:`: where state lives. */
 export interface StoreConfig {
-  driver: 'memory' | 'sqlite' | 'redis'
+  /** A registered store driver: `memory`, `sqlite`, `redis`, or one a plugin added. */
+  driver: string
+  /** SQLite file. */
   path?: string
+  /** Redis URL. */
   url?: string
+  /** What a store outage does: `open` allows (and logs), `closed` answers 503. */
   failMode?: 'open' | 'closed'
+  /** Further driver options, as the driver documents them. */
+  [option: string]: unknown
 }
 
 /** A validated, normalised gateway configuration. */
@@ -197,6 +208,16 @@ export interface DiscoveryConfig {
   /** Where remembered routes live; @default the top-level store when it is sqlite or redis, else sqlite ./switchboard-routes.db */
   store: StoreConfig | undefined
   timeouts: TimeoutsConfig
+  /** Request headers whose values are part of the remembered key (callers kept apart). @default [] */
+  keyHeaders: string[]
+  /** Statuses that end the search as a success: codes or classes. @default ['2xx'] */
+  successStatuses: Array<number | string>
+  /** Which methods are tried on more than one endpoint. @default 'idempotent' */
+  replay: 'idempotent' | 'all'
+  /** Include the query string in the remembered key. @default false */
+  keyQuery: boolean
+  /** Most routes one instance remembers (LRU). @default 10 000 */
+  maxEntries: number
 }
 
 /** `admin:`: the JSON admin API under a path prefix on the gateway's port. */

@@ -7,6 +7,8 @@ import {
   NoRouteError,
   toGatewayError,
 } from '@switchboard/core'
+import { createIpMatcher } from '@switchboard/core'
+import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
@@ -21,6 +23,8 @@ export interface PipelineContext {
   admin(ex: NodeExchange, sub: string): Promise<void>
   /** A client socket was handed to a tunnel (tracked for shutdown). */
   onTunnel(socket: Socket): void
+  /** Frame-mode tunnels join it, so shutdown can close them with 1001. */
+  readonly tunnels?: TunnelGroup
 }
 
 /** One request's way through a runtime: server policies → route → route policies → terminal. */
@@ -46,7 +50,7 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
         onError,
         terminal: async (exchange) => {
           const ex = exchange as NodeExchange
-          if (ex.upgrade) await tunnelToUpstream(ex, route, ctx.onTunnel)
+          if (ex.upgrade) await tunnelToUpstream(ex, route, ctx.onTunnel, ctx.tunnels)
           else await proxyToUpstream(ex, route, limits)
         },
       }),
@@ -54,9 +58,11 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   }
   const discovery = runtime.discovery ? compose([runtime.discovery.discovery.middleware()], { onError }) : undefined
   const admin = config.admin
+  const trusted = config.server.trustedProxies.length > 0 ? createIpMatcher(config.server.trustedProxies) : undefined
 
   async function router(exchange: Exchange): Promise<void> {
     const ex = exchange as NodeExchange
+    ex.trustForwarded = trusted
     const path = ex.normalizedPath
     if (path === config.server.healthPath && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return health(ex)
     if (admin && !ex.upgrade && (path === admin.path || path.startsWith(`${admin.path}/`))) return ctx.admin(ex, path.slice(admin.path.length))

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { type Exchange, type UpstreamFetchInit, type UpstreamResponse } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
 import { forward, type ForwardResult, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
-import { tunnelUpgrade, type TunnelResult } from '@switchboard/websocket-tunnel'
+import { type TunnelGroup, tunnelUpgrade, type TunnelResult } from '@switchboard/websocket-tunnel'
 import type { LimitsConfig } from '../config/types.ts'
 import type { RouteRuntime } from '../runtime/runtime.ts'
 import { basePathOf, type UpstreamRuntime } from '../runtime/upstream.ts'
@@ -46,6 +46,8 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
       idleTimeoutMs: timeouts.idleMs,
       body: ex.bufferedBody,
       maxBodyBytes: this.#limits.maxRequestBodyBytes,
+      sendTimeoutMs: this.#limits.sendTimeoutMs,
+      trustForwarded: ex.trustForwarded,
       // Hooks and `responseHeaders` are applied together, once; no closure when nothing edits.
       onResponseHead: ex.editsResponseHead ? (status, headers) => ex.applyResponseHead(status, headers) : undefined,
       tap: ex.combinedTap(),
@@ -98,6 +100,7 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
       headers: edits ? { ...ex.upstreamHeaderEdits, ...edits } : ex.upstreamHeaderEdits,
       clientIp: ex.clientIp,
       body: this.#body,
+      trustForwarded: ex.trustForwarded,
       responseTimeoutMs: timeouts.responseMs,
       idleTimeoutMs: timeouts.idleMs,
     })
@@ -121,12 +124,14 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
   readonly request: NodeExchange
   readonly #route: RouteRuntime
   readonly #onTunnel: (socket: Socket) => void
+  readonly #group: TunnelGroup | undefined
 
-  constructor(ex: NodeExchange, route: RouteRuntime, onTunnel: (socket: Socket) => void) {
+  constructor(ex: NodeExchange, route: RouteRuntime, onTunnel: (socket: Socket) => void, group: TunnelGroup | undefined) {
     this.request = ex
     this.#route = route
     this.upstream = route.upstream
     this.#onTunnel = onTunnel
+    this.#group = group
   }
 
   send(endpoint: EndpointState): Promise<TunnelResult> {
@@ -148,6 +153,7 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
       maxMessageBytes: ws?.maxMessageBytes,
       idleTimeoutMs: ws?.idleTimeoutMs,
       pingIntervalMs: ws?.pingIntervalMs,
+      group: this.#group,
     })
   }
 
@@ -167,8 +173,13 @@ export async function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, lim
 }
 
 /** Tunnels a WebSocket upgrade to the route's upstream; `onTunnel` gets the client socket once the tunnel owns it. */
-export async function tunnelToUpstream(ex: NodeExchange, route: RouteRuntime, onTunnel: (socket: Socket) => void): Promise<TunnelResult> {
-  return callUpstream(new TunnelCall(ex, route, onTunnel))
+export async function tunnelToUpstream(
+  ex: NodeExchange,
+  route: RouteRuntime,
+  onTunnel: (socket: Socket) => void,
+  group?: TunnelGroup,
+): Promise<TunnelResult> {
+  return callUpstream(new TunnelCall(ex, route, onTunnel, group))
 }
 
 /** `ex.fetchUpstream()` for a matched route: the same call as proxying, returning the response. */

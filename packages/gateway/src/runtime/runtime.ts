@@ -1,8 +1,7 @@
 import type { Exchange, Middleware, Store, UpstreamResponse } from '@switchboard/core'
 import { createMatcher, type Matcher } from '@switchboard/matcher'
-import { createDiscovery, type Discovery } from '@switchboard/discovery'
+import { createDiscovery, type Discovery, type StatusPattern } from '@switchboard/discovery'
 import { createHttpCache, type HttpCache } from '@switchboard/cache'
-import { createStore } from '@switchboard/store'
 import { headers, rewrite } from '@switchboard/policies'
 import type { GatewayConfig, RouteConfig, StoreConfig, UpstreamConfig } from '../config/types.ts'
 import type { GatewayRegistry, LifecycleHooks, ReloadSummary } from '../registry.ts'
@@ -91,7 +90,7 @@ export class Runtime {
       return registry.policy(instance.use)!.create(instance.options, { name, log: logger })
     }
     const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store)
-    const store = deps.store ?? (sameStore ? previous.store : await createStore(config.store as Parameters<typeof createStore>[0]))
+    const store = deps.store ?? (sameStore ? previous.store : await registry.createStore(config.store))
     const upstreams = new Map<string, UpstreamRuntime>()
     const log = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>): void => logger(level, message, fields)
     for (const name of Object.keys(config.upstreams)) {
@@ -214,7 +213,7 @@ async function buildDiscovery(
     d.store ?? (config.store.driver === 'memory' && !deps.store ? { driver: 'sqlite', path: './switchboard-routes.db' } : undefined)
   const old = previous?.discovery
   const sameSpec = old && JSON.stringify(previous.config.discovery?.store ?? null) === JSON.stringify(d.store ?? null) && JSON.stringify(previous.config.store) === JSON.stringify(config.store)
-  const discoveryStore = spec ? (sameSpec ? old.store : await createStore(spec as Parameters<typeof createStore>[0])) : store
+  const discoveryStore = spec ? (sameSpec ? old.store : await deps.registry.createStore(spec)) : store
   // The discovery endpoints are an upstream like any other: pools, stats and passive health.
   const upstreamConfig: UpstreamConfig = {
     name: DISCOVERY_UPSTREAM,
@@ -234,6 +233,11 @@ async function buildDiscovery(
     store: discoveryStore,
     ttlMs: d.rememberTtlMs,
     maxBodyBytes: config.server.limits.maxBodyBytes,
+    keyHeaders: d.keyHeaders,
+    successStatuses: d.successStatuses as StatusPattern[],
+    replay: d.replay,
+    keyQuery: d.keyQuery,
+    maxEntries: d.maxEntries,
     transport: { send: (ex, url, body) => deps.probe(upstream, ex, url, body) },
     onEvent: (e) => {
       if (e.type === 'remembered' || e.type === 'forgotten') {

@@ -70,6 +70,7 @@ export class UpstreamRuntime {
         createUpstreamPool(originOf(ep.url), {
           connectTimeoutMs: config.timeouts.connectMs,
           connections: config.pool.connections,
+          queueTimeoutMs: config.pool.queueTimeoutMs,
           onConnect: () => ep.connectionOpened(),
           onDisconnect: () => ep.connectionClosed(),
         }),

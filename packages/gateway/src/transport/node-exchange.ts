@@ -46,6 +46,8 @@ export class NodeExchange implements Exchange, RequestInfo {
   error: unknown = undefined
   /** Set for WebSocket upgrades: the terminal step tunnels instead of proxying. */
   upgrade: UpgradeInfo | undefined = undefined
+  /** Whether this client's forwarding headers are believed (a trusted front proxy). */
+  trustForwarded: ((ip: string) => boolean) | undefined = undefined
   /** The normalised path used for routing and authorization decisions. */
   normalizedPath = '/'
   /** Set when a route matched: how `fetchUpstream()` reaches the route's upstream. */
