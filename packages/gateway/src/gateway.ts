@@ -145,7 +145,12 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       ? async () => {
           // One reload at a time: a second caller waits for the first one's outcome.
           reloading ??= reload().finally(() => (reloading = undefined))
-          return (await reloading).line
+          try {
+            return (await reloading).line
+          } catch (err) {
+            logger('error', 'POST /admin/reload: reload refused, the previous config keeps serving', { error: (err as Error)?.message ?? String(err) })
+            throw err
+          }
         }
       : undefined,
   }

@@ -28,7 +28,7 @@ describe('gateway: routing and forwarding', () => {
     expect(await res.json()).toEqual({ upstream: 'upstream', method: 'GET', url: '/api/users?id=7' })
     const health = await fetch(`${gw.url}/health`)
     expect(health.status).toBe(200)
-    expect(await health.json()).toEqual({ status: 'ok', upstreams: { backend: { healthy: 1, total: 1 } } })
+    expect(await health.json()).toEqual({ status: 'ok', upstreams: { backend: { healthy: 1, total: 1, saturated: 0 } } })
   })
 
   it('routes by path to different upstreams, most specific first', async () => {

@@ -82,7 +82,7 @@ export interface TestGateway {
 
 /** Builds a config from a plain object (validated like YAML), starts the gateway on port 0. */
 export async function startGateway(raw: Record<string, unknown>, options: GatewayOptions = {}): Promise<TestGateway> {
-  const config = parseConfig(raw)
+  const config = parseConfig(raw, { registry: options.registry })
   const gateway = await createGateway(config, { logger: () => {}, ...options })
   const address = await gateway.listen(0, '127.0.0.1')
   return {

@@ -86,16 +86,22 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   }
 
   function health(ex: NodeExchange): Promise<void> {
-    const body: Record<string, { healthy: number; total: number }> = {}
+    const body: Record<string, { healthy: number; total: number; saturated: number }> = {}
     let ok = true
+    let saturated = false
     for (const [name, u] of runtime.upstreams) {
       if (name === DISCOVERY_UPSTREAM) continue
       const healthy = u.candidates().length
-      body[name] = { healthy, total: u.endpoints.length }
+      const full = u.saturatedCount()
+      body[name] = { healthy, total: u.endpoints.length, saturated: full }
       if (healthy === 0) ok = false
+      if (full > 0 && full >= healthy) saturated = true
     }
     const closing = ctx.closing()
-    const text = JSON.stringify({ status: closing ? 'draining' : ok ? 'ok' : 'degraded', upstreams: body })
+    // Saturated pools are reported but keep the status 200: a load balancer pulling a busy gateway
+    // out of rotation would only move the load; `status: saturated` says what is going on.
+    const status = closing ? 'draining' : !ok ? 'degraded' : saturated ? 'saturated' : 'ok'
+    const text = JSON.stringify({ status, upstreams: body })
     return ex.respond(ok && !closing ? 200 : 503, { ...JSON_HEADERS }, ex.method === 'HEAD' ? undefined : text)
   }
 

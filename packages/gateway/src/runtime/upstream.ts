@@ -114,7 +114,17 @@ export class UpstreamRuntime {
 
   /** A JSON snapshot of every endpoint's stats. */
   snapshot(): Record<string, unknown>[] {
-    return this.endpoints.map((ep) => ep.toJSON())
+    return this.endpoints.map((ep) => {
+      const pool = this.#pools.get(ep)
+      return { ...ep.toJSON(), pool: pool ? { ...pool.stats(), saturated: pool.saturated } : undefined }
+    })
+  }
+
+  /** Endpoints whose connection pool is full right now (every connection busy). */
+  saturatedCount(): number {
+    let n = 0
+    for (const pool of this.#pools.values()) if (pool.saturated) n++
+    return n
   }
 }
 

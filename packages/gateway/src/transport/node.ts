@@ -28,10 +28,20 @@ export interface NodeTransport {
   readonly server: Server
   /** Requests being served right now. */
   readonly inFlight: number
-  /** Client sockets handed to WebSocket tunnels. */
+  /** Client sockets no HTTP parser owns any more (WebSocket tunnels, non-WebSocket upgrades). */
   readonly tunnels: Set<Duplex>
   /** Records a socket a tunnel took over (dropped from the set when it closes). */
   trackTunnel(socket: Duplex): void
+}
+
+const IS_DENO = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined'
+const BODY_ON_UPGRADE_REQUEST = IS_DENO || typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined'
+
+/** A body Deno's upgrade path delivers whole: none, or a declared length under 60 KiB. */
+function smallDeclaredBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return false
+  const cl = req.headers['content-length']
+  return cl === undefined || Number(cl) <= 60 * 1024
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
@@ -114,8 +124,21 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
     socket.on('error', noop)
     req.on('error', noop)
     if (!isWebSocketUpgrade(req)) {
-      // Not a WebSocket upgrade (h2c, say): serve it as plain HTTP/1.1, body included.
-      replayWithoutUpgrade(req, socket, head)
+      // The server no longer tracks an upgraded socket: shutdown must find it here.
+      track(socket)
+      // Not a WebSocket upgrade (h2c, say): serve it as plain HTTP/1.1, body included. Bun's and
+      // Deno's node:http deliver the body on `req` (and nothing on the socket); Node leaves it in
+      // the socket, so there the request is handed back to the HTTP parser.
+      if (IS_DENO && !smallDeclaredBody(req)) {
+        // Deno 2.9's node:http stops delivering an upgrade request's body after its first ~64 KiB:
+        // refuse clearly rather than hang (curl and others retry without the h2c offer).
+        return sendPlainError(
+          responseOnSocket(req, socket, () => true),
+          new GatewayError(501, 'ERR_UPGRADE_BODY_UNSUPPORTED', 'Send this request without "Upgrade: h2c" (large or chunked bodies cannot be read with it on this runtime)'),
+        )
+      }
+      if (BODY_ON_UPGRADE_REQUEST) void handle(req, responseOnSocket(req, socket, () => true), false)
+      else replayWithoutUpgrade(req, socket, head)
       return
     }
     // The same server policies, routes, route policies and balancer as HTTP. Until the tunnel takes
@@ -134,6 +157,11 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
    * head without the upgrade offer and give the socket back to the HTTP parser, so the request (and
    * its body, framed as sent) goes through the normal path with every limit.
    */
+  function track(socket: Duplex): void {
+    tunnels.add(socket)
+    socket.once('close', () => tunnels.delete(socket))
+  }
+
   function replayWithoutUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const raw = req.rawHeaders
     let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`
@@ -158,10 +186,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
       return state.inFlight
     },
     tunnels,
-    trackTunnel(socket) {
-      tunnels.add(socket)
-      socket.once('close', () => tunnels.delete(socket))
-    },
+    trackTunnel: track,
   }
 }
 
@@ -193,7 +218,7 @@ function watchBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): v
   const socket = req.socket
   const onTimeout = (): void => {
     if (req.complete) return
-    socket.setTimeout(0, onTimeout)
+    socket.setTimeout(0)
     if (!res.headersSent && !res.destroyed) {
       res.shouldKeepAlive = false
       const err = new RequestTimeoutError({ message: 'Request body idle timeout' })
@@ -205,7 +230,13 @@ function watchBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): v
     }
     socket.destroy()
   }
-  socket.setTimeout(ms, onTimeout)
-  req.once('end', () => socket.setTimeout(0, onTimeout))
-  req.once('close', () => socket.setTimeout(0, onTimeout))
+  // Through the request, not the socket: Node destroys a socket whose timeout no request,
+  // response or server listener claims, before our listener could answer 408.
+  req.setTimeout(ms, onTimeout)
+  const disarm = (): void => {
+    socket.setTimeout(0)
+    req.off('timeout', onTimeout)
+  }
+  req.once('end', disarm)
+  req.once('close', disarm)
 }
