@@ -20,6 +20,8 @@ import { runWrk } from './lib/wrk.mjs'
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')
 // SB_GATEWAY_CLI points at another build of the gateway CLI (e.g. a release) to compare.
+const BASELINE_CLI = process.env.SB_BASELINE_CLI ? resolve(process.env.SB_BASELINE_CLI) : undefined
+const FLOORS = resolve(ROOT, process.env.SB_FLOORS ?? '../shared/bench')
 const GATEWAY_CLI = process.env.SB_GATEWAY_CLI ? resolve(process.env.SB_GATEWAY_CLI) : join(ROOT, 'apps/gateway/dist/cli.js')
 const BUN = [join(ROOT, 'node_modules/bun/bin/bun.exe'), join(ROOT, 'node_modules/.bin/bun')].find((p) => existsSync(p))
 const DENO = [join(ROOT, 'node_modules/deno/deno'), join(ROOT, 'node_modules/.bin/deno')].find((p) => existsSync(p))
@@ -50,6 +52,29 @@ const contenders = [
     name: 'switchboard-deno', runtime: 'deno',
     unavailable: () => gatewayMissing() ?? (DENO ? null : 'deno not installed (node_modules/.bin/deno)'),
     start: (ctx) => startGateway(ctx, 'switchboard-deno', DENO, gatewayYaml(ctx, false), ['run', '-A']),
+  },
+  {
+    // The gateway as built from an earlier commit (SB_BASELINE_CLI=path/to/cli.js), run side by
+    // side with the current one to show what a change costs per request.
+    name: 'switchboard-baseline', runtime: 'node',
+    unavailable: () => (BASELINE_CLI && existsSync(BASELINE_CLI) ? null : 'set SB_BASELINE_CLI to a cli.js built from another commit'),
+    start: (ctx) => startGateway(ctx, 'switchboard-baseline', process.execPath, gatewayYaml(ctx, false), [], BASELINE_CLI),
+  },
+  // The floors each runtime can reach (../shared/bench): featureless proxies to compare with.
+  {
+    name: 'floor-node', runtime: 'node',
+    unavailable: () => (existsSync(join(FLOORS, 'floor-node.js')) ? null : `${FLOORS}/floor-node.js not found`),
+    start: (ctx) => startScript(ctx, 'floor-node', process.execPath, join(FLOORS, 'floor-node.js'), [], { NODE_PATH: join(ROOT, 'node_modules') }),
+  },
+  {
+    name: 'floor-bun', runtime: 'bun',
+    unavailable: () => (!BUN ? 'bun not installed' : existsSync(join(FLOORS, 'floor-bun.ts')) ? null : `${FLOORS}/floor-bun.ts not found`),
+    start: (ctx) => startScript(ctx, 'floor-bun', BUN, join(FLOORS, 'floor-bun.ts')),
+  },
+  {
+    name: 'floor-deno', runtime: 'deno',
+    unavailable: () => (!DENO ? 'deno not installed' : existsSync(join(FLOORS, 'floor-deno.ts')) ? null : `${FLOORS}/floor-deno.ts not found`),
+    start: (ctx) => startScript(ctx, 'floor-deno', DENO, join(FLOORS, 'floor-deno.ts'), ['run', '--allow-net', '--allow-env']),
   },
   { name: 'nginx', runtime: 'nginx', start: (ctx) => startNginx(ctx, 'nginx', false) },
   { name: 'fastify', runtime: 'node', start: (ctx) => startScript(ctx, 'fastify', process.execPath, 'contenders/fastify.mjs') },
@@ -465,23 +490,23 @@ async function wsPreflight(url) {
   return JSON.parse(stdout.trim().split('\n').pop()).requests > 0 ? null : 'no echo received'
 }
 
-const startGateway = async (ctx, name, runtime, yamlTemplate, runtimeArgs = []) => {
+const startGateway = async (ctx, name, runtime, yamlTemplate, runtimeArgs = [], cli = GATEWAY_CLI) => {
   const port = await freePort()
   const config = join(ctx.dir, `${name}.yaml`)
   writeFileSync(config, yamlTemplate.replace('__PORT__', String(port)))
   const logFile = join(ctx.dir, `${name}.log`)
-  const child = startProcess({ cmd: runtime, args: [...runtimeArgs, GATEWAY_CLI, '--config', config], cpu: PROXY_CPU, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
+  const child = startProcess({ cmd: runtime, args: [...runtimeArgs, cli, '--config', config], cpu: PROXY_CPU, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
   const url = `http://127.0.0.1:${port}`
   await waitReady(url, child, logFile, name)
   return { url, child }
 }
 
-const startScript = async (ctx, name, runtime, script, runtimeArgs = []) => {
+const startScript = async (ctx, name, runtime, script, runtimeArgs = [], extraEnv = {}) => {
   const port = await freePort()
   const logFile = join(ctx.dir, `${name}.log`)
   const child = startProcess({
-    cmd: runtime, args: [...runtimeArgs, join(HERE, script)], cpu: PROXY_CPU, cwd: HERE, logFile,
-    env: { PORT: String(port), UPSTREAM: ctx.origin.url, NODE_ENV: 'production' },
+    cmd: runtime, args: [...runtimeArgs, resolve(HERE, script)], cpu: PROXY_CPU, cwd: HERE, logFile,
+    env: { PORT: String(port), UPSTREAM: ctx.origin.url, NODE_ENV: 'production', ...extraEnv },
   })
   const url = `http://127.0.0.1:${port}`
   await waitReady(url, child, logFile, name)
