@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { compose, definePolicy, GatewayError, type Middleware, OptionReader, UnauthorizedError } from '../src/index.ts'
+import { compose, definePolicy, type Exchange, GatewayError, type Middleware, OptionReader, UnauthorizedError } from '../src/index.ts'
 import { createTestExchange } from '../src/testing.ts'
 
-const ok = (text = 'ok') => (ex: ReturnType<typeof createTestExchange>) => ex.respond(200, {}, text)
+const ok = (text = 'ok') => (ex: Exchange) => ex.respond(200, {}, text)
 
 describe('compose()', () => {
   it('runs layers in order on the way in and in reverse on the way out', async () => {

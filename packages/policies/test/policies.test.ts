@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { compose, ConfigError } from '@switchboard/core'
+import { compose, ConfigError, type Exchange } from '@switchboard/core'
 import { createTestExchange } from '@switchboard/core/testing'
 import { builtinPolicies, headers, headersPolicy, REQUEST_ID_STATE, requestId, requestIdPolicy, rewrite, rewritePolicy, rewriteTarget } from '../src/index.ts'
 
-const answer = (status = 200) => (ex: ReturnType<typeof createTestExchange>) => ex.respond(status, { server: 'backend', 'x-keep': '1' }, 'ok')
+const answer = (status = 200) => (ex: Exchange) => ex.respond(status, { server: 'backend', 'x-keep': '1' }, 'ok')
 
 describe('headers', () => {
   it('edits the upstream request and the response, error responses included', async () => {
