@@ -1,4 +1,4 @@
-import { type Balancer, type Exchange, type PolicyDefinition } from '@switchboard/core'
+import { type Balancer, definePolicy, type Exchange, type PolicyDefinition } from '@switchboard/core'
 import { balancerNames, createBalancer, type BalancerFactory } from '@switchboard/balancer'
 import { builtinPolicies } from '@switchboard/policies'
 import { type StoreDriverDefinition, storeDriver, storeDriverNames } from '@switchboard/store'
@@ -88,6 +88,7 @@ export class GatewayRegistry {
   }
 
   registerPolicy(definition: PolicyDefinition<any>): void {
+    definePolicy(definition) // checks the name and the functions
     if (this.#policies.has(definition.name)) throw new RangeError(`policy type "${definition.name}" is already registered`)
     this.#policies.set(definition.name, definition)
   }

@@ -108,7 +108,7 @@ describe('config: bad input names the file, key path and expectation', () => {
     ['a bad store driver', (c: any) => (c.store = { driver: 'mongo' }), 'store.driver', 'memory, redis, sqlite'],
     ['a header value with CRLF', (c: any) => (c.routes[0].requestHeaders = { set: { 'x-a': 'a\r\nb: c' } }), 'routes[0].requestHeaders.set.x-a', 'a header value without CR, LF'],
     ['an unknown balancer', (c: any) => (c.upstreams.backend.balancer = 'fastest'), 'upstreams.backend.balancer', 'a balancer name (consistent-hash, first-available'],
-    ['bad balancer options', (c: any) => (c.upstreams.backend.balancer = { strategy: 'consistent-hash', options: { key: { header: 7 } } }), 'upstreams.backend.balancer.options', 'valid options for consistent-hash'],
+    ['bad balancer options', (c: any) => (c.upstreams.backend.balancer = { strategy: 'consistent-hash', options: { key: { header: 7 } } }), 'upstreams.backend.balancer.options.key.header', 'valid options for consistent-hash'],
     ['an ejection cap below the base', (c: any) => (c.upstreams.backend.outlierDetection = { baseEjectionTime: '1m', maxEjectionTime: '10s' }), 'upstreams.backend.outlierDetection.maxEjectionTime', 'a duration at least as long'],
     ['a bad websocket limit', (c: any) => (c.routes[0].websocket = { maxMessageSize: 'huge' }), 'routes[0].websocket.maxMessageSize', 'a size'],
     ['a bad health status', (c: any) => (c.upstreams.backend.healthCheck = { expectStatus: ['ok'] }), 'upstreams.backend.healthCheck.expectStatus[0]', 'a status code'],

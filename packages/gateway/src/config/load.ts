@@ -64,7 +64,11 @@ export async function loadConfigFile(file: string, overrides: ConfigOverrides = 
     }
   }
   const config = parseConfig(object, { file, registry, env: overrides.env })
-  applyOverrides(config, overrides)
+  try {
+    applyOverrides(config, overrides)
+  } catch (err) {
+    throw err instanceof ConfigError ? ConfigError.inFile(err, file) : err
+  }
   return { config, registry }
 }
 

@@ -43,7 +43,10 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
     // Build it once to validate the options now, with the key path, rather than at first request.
     registry.createBalancer(balancer.strategy, balancer.options)
   } catch (err) {
-    v.fail(`${at}.balancer.options`, `valid options for ${balancer.strategy} (${(err as Error).message})`, balancer.options)
+    // Factories name the option first (`key must have exactly one of …`): point at it.
+    const message = (err as Error).message
+    const named = /^([A-Za-z][\w.[\]]*) (?:must|is|should|has|needs|expected)/.exec(message)?.[1]
+    v.fail(`${at}.balancer.options${named ? `.${named}` : ''}`, `valid options for ${balancer.strategy} (${message})`, named ? undefined : balancer.options)
   }
   const targetsRaw = v.list(u.targets, `${at}.targets`)
   if (targetsRaw.length === 0) v.fail(`${at}.targets`, 'at least one target', targetsRaw)
@@ -55,6 +58,11 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
     const weight = obj.weight === undefined ? 1 : v.number(obj.weight, `${tat}.weight`, { min: Number.MIN_VALUE })
     const priority = obj.priority === undefined ? 0 : v.integer(obj.priority, `${tat}.priority`, 0)
     return { url, weight, priority }
+  })
+  const seenUrls = new Set<string>()
+  targets.forEach((t, i) => {
+    if (seenUrls.has(t.url)) v.fail(`${at}.targets[${i}].url`, 'a URL no other target of this upstream uses', t.url)
+    seenUrls.add(t.url)
   })
   const t = u.timeouts === undefined ? {} : v.object(u.timeouts, `${at}.timeouts`)
   v.keys(t, `${at}.timeouts`, ['connect', 'response', 'idle'])
