@@ -25,7 +25,7 @@ for (const name of readdirSync(join(root, 'packages'))) {
   const dest = join(dir, 'node_modules', pkg.name)
   mkdirSync(dest, { recursive: true })
   execFileSync('tar', ['-xzf', resolve(pkgDir, tgz), '-C', dest, '--strip-components=1'])
-  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
+  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies })) {
     if (dep.startsWith('@switchboard/')) continue
     const link = join(pkgDir, 'node_modules', dep)
     if (existsSync(link)) npmDeps.set(dep, realpathSync(link))

@@ -85,6 +85,16 @@ await check('websocket-tunnel', async () => {
   assert(typeof ws.tunnelUpgrade === 'function' && typeof ws.isWebSocketUpgrade === 'function', 'exports')
 })
 
+await check('core pipeline + policies + core/testing', async () => {
+  const { compose } = await import('@switchboard/core')
+  const { createTestExchange } = await import('@switchboard/core/testing')
+  const { requestId, builtinPolicies } = await import('@switchboard/policies')
+  assert(builtinPolicies.length === 3, 'three built-in policy types')
+  const ex = createTestExchange()
+  await compose([requestId({ generate: () => 'id-1' })], { terminal: () => Promise.reject(new Error('boom')) })(ex)
+  assert(ex.sent?.status === 500 && ex.sent.headers['x-request-id'] === 'id-1', 'error decorated inside the chain')
+})
+
 await check('proxy-pass + gateway: proxy a request end to end', async () => {
   const { createGateway, parseConfig } = await import('@switchboard/gateway')
   const upstream = createServer((req, res) => {
@@ -94,7 +104,8 @@ await check('proxy-pass + gateway: proxy a request end to end', async () => {
   await new Promise((r) => upstream.listen(0, '127.0.0.1', r))
   const gateway = await createGateway(
     parseConfig({
-      server: { shutdownTimeout: '1s' },
+      policies: { trace: { use: 'request-id' } },
+      server: { shutdownTimeout: '1s', policies: ['trace'] },
       upstreams: { up: { targets: [`http://127.0.0.1:${upstream.address().port}`] } },
       routes: [{ name: 'all', match: { path: '/*' }, upstream: 'up' }],
     }),
@@ -106,6 +117,7 @@ await check('proxy-pass + gateway: proxy a request end to end', async () => {
     const text = await res.text()
     assert(res.status === 200, `status ${res.status}`)
     assert(text === 'hello /smoke?x=1 via 1.1 switchboard', `body ${text}`)
+    assert(res.headers.get('x-request-id'), 'server policy from the built policies package')
   } finally {
     await gateway.close()
     upstream.closeAllConnections?.()
