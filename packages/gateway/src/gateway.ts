@@ -77,6 +77,7 @@ export interface Gateway {
 export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? defaultLogger
   let closing = false
+  let started = false
   let closePromise: Promise<void> | undefined
   let reloading: Promise<ReloadSummary> | undefined
   const deps = (registry: GatewayRegistry) => ({ registry, logger, store: options.store, routePolicies: options.policies, probe: probeEndpoint })
@@ -173,6 +174,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         server.listen(port, hostname, async () => {
           server.off('error', reject)
           const address = server.address() as AddressInfo
+          started = true
           for (const h of current.runtime.hooks) if (h.startup) await safeHook(logger, 'startup', () => h.startup!({ address: address.address, port: address.port }))
           resolve(address)
         })
@@ -197,7 +199,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         await tunnelsClosed
         for (const s of transport.tunnels) s.destroy()
         await stopped
-        for (const h of current.runtime.hooks) if (h.shutdown) await safeHook(logger, 'shutdown', () => h.shutdown!())
+        if (started) for (const h of current.runtime.hooks) if (h.shutdown) await safeHook(logger, 'shutdown', () => h.shutdown!())
         await current.runtime.retire(undefined, Date.now())
       })()
       return closePromise
