@@ -1,4 +1,5 @@
 import type { Middleware } from './exchange.ts'
+import type { Store } from './store.ts'
 
 /** Where a policy instance may run. */
 export type PolicyPhase = 'server' | 'route'
@@ -9,6 +10,8 @@ export interface PolicyContext {
   readonly name: string
   /** Log sink of the gateway. */
   readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+  /** The gateway's store (`store:` in config): shared state such as rate-limit counters lives here. */
+  readonly store?: Store
 }
 
 /**

@@ -97,6 +97,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
 
   const transport = createNodeTransport(config.server, () => current.runtime.config.server.limits, {
     closing: () => closing,
+    clientIp: (req) => current.runtime.clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
     async run(ex) {
       const { runtime, pipeline } = current
       runtime.enter()

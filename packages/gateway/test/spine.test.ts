@@ -283,3 +283,49 @@ describe('raw request checks', () => {
     expect(up.requests).toHaveLength(0)
   })
 })
+
+describe('trusted proxies', () => {
+  const whoRegistry = (): GatewayRegistry => {
+    const registry = new GatewayRegistry()
+    registry.registerPolicy(
+      definePolicy({
+        name: 'who',
+        parse: () => ({}),
+        create: () => async (ex, next) => {
+          ex.responseHeaders['x-client-ip'] = ex.request.clientIp
+          await next()
+        },
+      }),
+    )
+    return registry
+  }
+  const config = (trusted: string[]) => ({
+    policies: { who: { use: 'who' } },
+    server: { policies: ['who'], trustedProxies: trusted },
+    upstreams: { a: { targets: ['http://127.0.0.1:1'] } },
+    routes: [{ name: 'a', match: { path: '/*' }, upstream: 'a' }],
+  })
+
+  it('a trusted front proxy: the client address comes from X-Forwarded-For and the chain is extended', async () => {
+    const up = await upstream()
+    const raw = config(['127.0.0.0/8', '10.0.0.0/8'])
+    ;(raw.upstreams.a.targets as string[])[0] = up.url
+    const gw = await gateway(raw, { registry: whoRegistry() })
+    const res = await fetch(`${gw.url}/x`, { headers: { 'x-forwarded-for': '198.51.100.7, 203.0.113.9, 10.1.2.3', 'x-forwarded-proto': 'https' } })
+    expect(res.headers.get('x-client-ip')).toBe('203.0.113.9')
+    expect(up.requests[0].headers['x-forwarded-for']).toBe('198.51.100.7, 203.0.113.9, 10.1.2.3, 127.0.0.1')
+    expect(up.requests[0].headers['x-forwarded-proto']).toBe('https')
+  })
+
+  it('an untrusted client: its forwarding headers are dropped and replaced', async () => {
+    const up = await upstream()
+    const raw = config([])
+    ;(raw.upstreams.a.targets as string[])[0] = up.url
+    const gw = await gateway(raw, { registry: whoRegistry() })
+    const res = await fetch(`${gw.url}/x`, { headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-prefix': '/evil', forwarded: 'for=1.2.3.4' } })
+    expect(res.headers.get('x-client-ip')).toMatch(/127\.0\.0\.1$/)
+    expect(up.requests[0].headers['x-forwarded-for']).toMatch(/^(::ffff:)?127\.0\.0\.1$/)
+    expect(up.requests[0].headers['x-forwarded-prefix']).toBeUndefined()
+    expect(up.requests[0].headers.forwarded).toBeUndefined()
+  })
+})

@@ -7,7 +7,6 @@ import {
   NoRouteError,
   toGatewayError,
 } from '@switchboard/core'
-import { createIpMatcher } from '@switchboard/core'
 import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
@@ -58,7 +57,7 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   }
   const discovery = runtime.discovery ? compose([runtime.discovery.discovery.middleware()], { onError }) : undefined
   const admin = config.admin
-  const trusted = config.server.trustedProxies.length > 0 ? createIpMatcher(config.server.trustedProxies) : undefined
+  const trusted = runtime.trusted
 
   async function router(exchange: Exchange): Promise<void> {
     const ex = exchange as NodeExchange

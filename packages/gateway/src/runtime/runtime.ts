@@ -1,4 +1,4 @@
-import type { Exchange, Middleware, Store, UpstreamResponse } from '@switchboard/core'
+import { createIpMatcher, type Exchange, type Middleware, type Store, type UpstreamResponse } from '@switchboard/core'
 import { createMatcher, type Matcher } from '@switchboard/matcher'
 import { createDiscovery, type Discovery, type StatusPattern } from '@switchboard/discovery'
 import { createHttpCache, type HttpCache } from '@switchboard/cache'
@@ -49,6 +49,8 @@ export class Runtime {
   readonly hooks: readonly LifecycleHooks[]
   readonly store: Store
   readonly discovery: { readonly discovery: Discovery; readonly upstream: UpstreamRuntime; readonly store: Store } | undefined
+  /** True for addresses in `server.trustedProxies`; undefined when none are configured. */
+  readonly trusted: ((ip: string) => boolean) | undefined
   /** Requests started on this runtime and not finished. */
   active = 0
   readonly #ownsStore: boolean
@@ -77,6 +79,25 @@ export class Runtime {
     this.store = init.store
     this.#ownsStore = init.ownsStore
     this.discovery = init.discovery
+    const proxies = init.config.server.trustedProxies
+    this.trusted = proxies.length > 0 ? createIpMatcher(proxies) : undefined
+  }
+
+  /**
+   * The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest
+   * `X-Forwarded-For` entry that is not itself a trusted proxy (read right to left, so a client
+   * cannot prepend a fake address).
+   */
+  clientIp(peer: string, forwardedFor: string | string[] | undefined): string {
+    const trusted = this.trusted
+    if (!trusted || forwardedFor === undefined || !trusted(peer)) return peer
+    const list = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',')
+    for (let i = list.length - 1; i >= 0; i--) {
+      const ip = list[i].trim()
+      if (ip === '') continue
+      if (!trusted(ip)) return ip
+    }
+    return list[0]?.trim() || peer
   }
 
   /**
@@ -85,12 +106,12 @@ export class Runtime {
    */
   static async build(config: GatewayConfig, deps: RuntimeDeps, previous?: Runtime): Promise<Runtime> {
     const { registry, logger } = deps
-    const policy = (name: string): Middleware => {
-      const instance = config.policies[name]
-      return registry.policy(instance.use)!.create(instance.options, { name, log: logger })
-    }
     const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store)
     const store = deps.store ?? (sameStore ? previous.store : await registry.createStore(config.store))
+    const policy = (name: string): Middleware => {
+      const instance = config.policies[name]
+      return registry.policy(instance.use)!.create(instance.options, { name, log: logger, store })
+    }
     const upstreams = new Map<string, UpstreamRuntime>()
     const log = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>): void => logger(level, message, fields)
     for (const name of Object.keys(config.upstreams)) {

@@ -46,6 +46,10 @@ export class NodeExchange implements Exchange, RequestInfo {
   error: unknown = undefined
   /** Set for WebSocket upgrades: the terminal step tunnels instead of proxying. */
   upgrade: UpgradeInfo | undefined = undefined
+  /** The socket peer's address (a front proxy, when one is trusted); forwarding headers are built from it. */
+  get peerIp(): string {
+    return this.req.socket.remoteAddress ?? ''
+  }
   /** Whether this client's forwarding headers are believed (a trusted front proxy). */
   trustForwarded: ((ip: string) => boolean) | undefined = undefined
   /** The normalised path used for routing and authorization decisions. */

@@ -21,6 +21,8 @@ export interface TransportHandler {
   run(ex: NodeExchange): Promise<void>
   /** True while the gateway drains. */
   closing(): boolean
+  /** The client address for this request (trusted-proxy rule applied). */
+  clientIp(req: IncomingMessage): string
 }
 
 /** The Node transport: a hardened `node:http` server feeding exchanges to the pipeline. */
@@ -98,7 +100,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
       sendPlainError(res, new BadRequestError({ message: parsed }))
       return undefined
     }
-    const ex = new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, req.socket.remoteAddress ?? '', expectContinue)
+    const ex = new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, handler.clientIp(req), expectContinue)
     ex.normalizedPath = parsed.normalized
     return ex
   }
