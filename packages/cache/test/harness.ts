@@ -1,22 +1,20 @@
-// A minimal, real-socket stand-in for the gateway: a node:http server whose handler builds an
-// Exchange, runs a middleware chain and proxies the rest to a real upstream over node:http.
-// It implements only what the cache needs (respond, tap, onResponseHead, fetchUpstream,
-// upstreamHeaders, responseHeaders, readBody) and runs unchanged on Node, Bun and Deno.
+// A minimal, real-socket stand-in for the gateway: a node:http server whose handler builds the
+// core test kit's Exchange (`createTestExchange` from @switchboard/core/testing) on the incoming
+// request, runs a middleware chain with `compose()` and proxies the rest to a real upstream over
+// node:http, playing the upstream response through the taps with `ex.deliver()` as the gateway
+// does. Runs unchanged on Node, Bun and Deno.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   BadGatewayError,
   HOP_BY_HOP_FIELDS,
-  PayloadTooLargeError,
-  isGatewayError,
-  type Exchange,
-  type ExchangeRequest,
+  compose,
   type HeaderRecord,
   type Middleware,
-  type ResponseTap,
   type UpstreamFetchInit,
   type UpstreamResponse,
 } from '@switchboard/core'
+import { createTestExchange, type TestExchange } from '@switchboard/core/testing'
 
 /** A real upstream that counts the requests it receives. */
 export interface Upstream {
@@ -58,8 +56,20 @@ export interface Harness {
 export async function startHarness(middlewares: Middleware[], upstream: () => string): Promise<Harness> {
   const agent = new http.Agent({ keepAlive: true })
   const server = http.createServer((req, res) => {
-    const ex = new HarnessExchange(req, res, upstream(), agent)
-    void ex.run(middlewares)
+    const origin = upstream()
+    const ex = createTestExchange({
+      method: req.method,
+      target: req.url,
+      headers: req.headers as HeaderRecord,
+      clientIp: req.socket.remoteAddress ?? '',
+      body: req as AsyncIterable<Uint8Array>,
+      upstream: (init) => sendUpstream(ex, req, origin, agent, init ?? {}, false),
+      onRespond: (status, headers, body) => writeResponse(res, status, headers, body),
+    })
+    // The last step: forward, and stream the answer back through the taps.
+    const proxy = async (): Promise<void> => ex.deliver(await sendUpstream(ex, req, origin, agent, {}, true))
+    // An error after the head was written cannot become a response: cut the connection.
+    compose(middlewares, { terminal: proxy })(ex).catch(() => res.destroy())
   })
   const origin = await listen(server)
   return {
@@ -107,171 +117,60 @@ export function open(url: string, headers: Record<string, string> = {}): Promise
 // The connection-only fields, plus Host: the harness sends its own.
 const HOP_BY_HOP = new Set([...HOP_BY_HOP_FIELDS, 'host'])
 
-class HarnessExchange implements Exchange {
-  readonly request: ExchangeRequest
-  route: Exchange['route'] = undefined
-  readonly state: Map<string, unknown> = new Map()
-  readonly upstreamHeaders: Record<string, string | undefined> = {}
-  upstreamTarget: string
-  readonly responseHeaders: Record<string, string | string[]> = {}
-  #req: http.IncomingMessage
-  #res: http.ServerResponse
-  #upstream: string
-  #agent: http.Agent
-  #taps: ResponseTap[] = []
-  #hooks: ((status: number, headers: HeaderRecord) => void)[] = []
-  #responded = false
-  #body: Uint8Array | undefined
-
-  constructor(req: http.IncomingMessage, res: http.ServerResponse, upstream: string, agent: http.Agent) {
-    this.#req = req
-    this.#res = res
-    this.#upstream = upstream
-    this.#agent = agent
-    const target = req.url ?? '/'
-    const q = target.indexOf('?')
-    this.request = {
-      method: (req.method ?? 'GET').toUpperCase(),
-      target,
-      path: q === -1 ? target : target.slice(0, q),
-      query: q === -1 ? '' : target.slice(q),
-      headers: req.headers as HeaderRecord,
-      clientIp: req.socket.remoteAddress ?? '',
-      protocol: 'http',
-      host: req.headers.host ?? '',
-    }
-    this.upstreamTarget = target
+/** Sends the exchange's request upstream; `withBody` forwards the client's body (the proxy step). */
+function sendUpstream(
+  ex: TestExchange,
+  req: http.IncomingMessage,
+  origin: string,
+  agent: http.Agent,
+  init: UpstreamFetchInit,
+  withBody: boolean,
+): Promise<UpstreamResponse> {
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(ex.request.headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value
   }
-
-  get responded(): boolean {
-    return this.#responded
-  }
-
-  async run(middlewares: Middleware[]): Promise<void> {
-    let index = -1
-    const dispatch = async (i: number): Promise<void> => {
-      if (i <= index) throw new Error('next() called twice')
-      index = i
-      const layer = middlewares[i]
-      if (layer) await layer(this, () => dispatch(i + 1))
-      else await this.#proxy()
-    }
-    try {
-      await dispatch(0)
-    } catch (err) {
-      if (this.#responded) {
-        this.#res.destroy()
-        return
-      }
-      const status = isGatewayError(err) ? err.status : 500
-      const body = isGatewayError(err) ? err.toBody() : JSON.stringify({ error: { code: 'ERR_INTERNAL', message: String(err) } })
-      await this.respond(status, { 'content-type': 'application/json' }, body).catch(() => this.#res.destroy())
+  for (const source of [ex.upstreamHeaders, init.headers ?? {}]) {
+    for (const [name, value] of Object.entries(source)) {
+      if (value === undefined) delete headers[name]
+      else headers[name] = value
     }
   }
-
-  async readBody(limit: number): Promise<Uint8Array> {
-    if (this.#body) return this.#body
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of this.#req as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > limit) throw new PayloadTooLargeError()
-      chunks.push(chunk)
-    }
-    this.#body = Buffer.concat(chunks)
-    return this.#body
-  }
-
-  async respond(
-    status: number,
-    headers: Record<string, string | string[]> = {},
-    body?: string | Uint8Array | AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    if (this.#responded) throw new Error('already responded')
-    const merged: HeaderRecord = { ...headers, ...this.responseHeaders }
-    for (const hook of this.#hooks) hook(status, merged)
-    this.#responded = true
-    this.#res.writeHead(status, definedHeaders(merged))
-    if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
-      await endWith(this.#res, body)
-      return
-    }
-    for await (const chunk of body) await write(this.#res, chunk)
-    await endWith(this.#res)
-  }
-
-  fetchUpstream(init: UpstreamFetchInit = {}): Promise<UpstreamResponse> {
-    return this.#send(init, false)
-  }
-
-  tap(tap: ResponseTap): void {
-    this.#taps.push(tap)
-  }
-
-  onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void {
-    this.#hooks.push(hook)
-  }
-
-  /** The last step: forward, stream back through the taps. */
-  async #proxy(): Promise<void> {
-    const upstream = await this.#send({}, true)
-    const headers: HeaderRecord = { ...upstream.headers, ...this.responseHeaders }
-    for (const hook of this.#hooks) hook(upstream.status, headers)
-    const taps = this.#taps.filter((t) => t.onHead(upstream.status, headers))
-    this.#responded = true
-    this.#res.writeHead(upstream.status, definedHeaders(headers))
-    try {
-      for await (const chunk of upstream.body) {
-        for (const t of taps) t.onData(chunk)
-        await write(this.#res, chunk)
-      }
-    } catch (err) {
-      for (const t of taps) t.onAbort(err)
-      upstream.cancel()
-      throw err
-    }
-    for (const t of taps) t.onEnd()
-    await endWith(this.#res)
-  }
-
-  #send(init: UpstreamFetchInit, withBody: boolean): Promise<UpstreamResponse> {
-    const headers: Record<string, string | string[]> = {}
-    for (const [name, value] of Object.entries(this.request.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value
-    }
-    for (const source of [this.upstreamHeaders, init.headers ?? {}]) {
-      for (const [name, value] of Object.entries(source)) {
-        if (value === undefined) delete headers[name]
-        else headers[name] = value
-      }
-    }
-    const method = init.method ?? this.request.method
-    if (!withBody || this.#body) delete headers['content-length']
-    if (this.#body) headers['content-length'] = String(this.#body.length)
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        new URL(this.upstreamTarget, this.#upstream),
-        { method, headers, agent: this.#agent },
-        (res) => {
-          const responseHeaders: HeaderRecord = {}
-          for (const [name, value] of Object.entries(res.headers)) if (!HOP_BY_HOP.has(name)) responseHeaders[name] = value
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: responseHeaders,
-            body: res as AsyncIterable<Uint8Array>,
-            cancel: () => {
-              res.resume()
-              if (!res.complete) res.destroy()
-            },
-          })
+  const method = init.method ?? ex.request.method
+  const body = ex.bufferedBody
+  if (!withBody || body) delete headers['content-length']
+  if (body) headers['content-length'] = String(body.byteLength)
+  return new Promise((resolve, reject) => {
+    const upstreamReq = http.request(new URL(ex.upstreamTarget, origin), { method, headers, agent }, (res) => {
+      const responseHeaders: HeaderRecord = {}
+      for (const [name, value] of Object.entries(res.headers)) if (!HOP_BY_HOP.has(name)) responseHeaders[name] = value
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: responseHeaders,
+        body: res as AsyncIterable<Uint8Array>,
+        cancel: () => {
+          res.resume()
+          if (!res.complete) res.destroy()
         },
-      )
-      req.on('error', (cause) => reject(new BadGatewayError({ cause })))
-      if (withBody && this.#body) req.end(this.#body)
-      else if (withBody && method !== 'GET' && method !== 'HEAD') this.#req.pipe(req)
-      else req.end()
+      })
     })
+    upstreamReq.on('error', (cause) => reject(new BadGatewayError({ cause })))
+    if (withBody && body) upstreamReq.end(body)
+    else if (withBody && method !== 'GET' && method !== 'HEAD') req.pipe(upstreamReq)
+    else upstreamReq.end()
+  })
+}
+
+/** The kit's response sink: writes the head, then each chunk with backpressure; a failure cuts the response. */
+async function writeResponse(res: http.ServerResponse, status: number, headers: HeaderRecord, body: AsyncIterable<Uint8Array>): Promise<void> {
+  res.writeHead(status, definedHeaders(headers))
+  try {
+    for await (const chunk of body) await write(res, chunk)
+  } catch (err) {
+    res.destroy()
+    throw err
   }
+  await endWith(res)
 }
 
 function definedHeaders(headers: HeaderRecord): Record<string, string | string[]> {

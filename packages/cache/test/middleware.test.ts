@@ -1,6 +1,7 @@
 import type http from 'node:http'
 import net from 'node:net'
-import type { Exchange, Middleware, ResponseTap, Store } from '@switchboard/core'
+import type { Middleware, Store } from '@switchboard/core'
+import { createTestExchange } from '@switchboard/core/testing'
 import { createStore, memoryStore } from '@switchboard/store'
 import { afterEach, describe, expect, it } from 'vitest'
 import { redisServerInstalled, startRedis } from '../../../scripts/redis-server.mjs'
@@ -442,6 +443,33 @@ describe('cache middleware over real HTTP', () => {
     release()
     await all
     expect(s.cache.stats().coalesced).toBe(0)
+  })
+
+  it('neither stores nor holds a response the upstream cuts mid-body (the tap hears onAbort)', async () => {
+    const s = await setup(
+      (_req, res, n) => {
+        if (n > 1) {
+          res.writeHead(200, { 'cache-control': 'max-age=60' })
+          return res.end(`v${n}`)
+        }
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '10' })
+        res.write('abc', () => res.socket?.destroy())
+      },
+      // Without onAbort the cut leader would hold the next request for this bound, then count a timeout.
+      { coalesceBodyWaitMs: 100 },
+    )
+    const cut = await open(s.proxy.origin + '/cut')
+    let got = ''
+    cut.on('data', (c: Buffer) => (got += c))
+    cut.on('error', () => {})
+    await new Promise((resolve) => cut.once('close', resolve))
+    expect(cut.complete).toBe(false) // the client sees the cut, never a clean end
+    expect(got.length).toBeLessThan(10)
+    const next = await s.get('/cut')
+    expect(next).toMatchObject({ status: 200, body: 'v2' })
+    expect(next.headers['x-cache']).toBe('MISS')
+    await s.cache.idle()
+    expect(s.cache.stats()).toMatchObject({ stores: 1, coalesced: 0, coalesceTimeouts: 0 })
   })
 
   it('streams bodies over maxObjectBytes through uncached, without holding them back', async () => {
@@ -912,49 +940,33 @@ describe('invalid upstream statuses on the revalidation path (hardening)', () =>
   })
 })
 
-/** An in-process Exchange whose upstream answers `reply` (beside the real-socket tests above). */
+/** An in-process exchange (the core test kit) whose upstream answers `reply`, beside the real-socket tests above. */
 function fakeExchange(reply: { status: number; headers: Record<string, string>; body: string }) {
-  const taps: ResponseTap[] = []
   const responses: number[] = []
   const state = { cancelled: false }
   const bytes = new TextEncoder().encode(reply.body)
-  const ex: Exchange = {
-    request: { method: 'GET', target: '/r', path: '/r', query: '', headers: {}, clientIp: '127.0.0.1', protocol: 'http', host: 'gw' },
-    route: undefined,
-    state: new Map(),
-    upstreamHeaders: {},
-    upstreamTarget: '/r',
-    responseHeaders: {},
-    responded: false,
-    readBody: async () => new Uint8Array(0),
-    async respond(status) {
+  const ex = createTestExchange({
+    target: '/r',
+    headers: { host: 'gw' },
+    upstream: () => ({
+      status: reply.status,
+      headers: { date: new Date(now()).toUTCString(), ...reply.headers },
+      body: (async function* () {
+        yield bytes
+      })(),
+      cancel: () => void (state.cancelled = true),
+    }),
+    onRespond: async (status, _headers, body) => {
       responses.push(status)
+      for await (const chunk of body) void chunk
     },
-    async fetchUpstream() {
-      return {
-        status: reply.status,
-        headers: { date: new Date(now()).toUTCString(), ...reply.headers },
-        body: (async function* () {
-          yield bytes
-        })(),
-        cancel: () => void (state.cancelled = true),
-      }
-    },
-    tap: (t) => void taps.push(t),
-    onResponseHead: () => {},
-  }
+  })
   return {
     ex,
     responses,
     get cancelled() {
       return state.cancelled
     },
-    async proxy() {
-      const headers = { date: new Date(now()).toUTCString(), ...reply.headers }
-      const active = taps.filter((t) => t.onHead(reply.status, headers))
-      for (const t of active) t.onData(bytes)
-      for (const t of active) t.onEnd()
-      responses.push(reply.status)
-    },
+    proxy: () => ex.deliver({ status: reply.status, headers: { date: new Date(now()).toUTCString(), ...reply.headers }, body: bytes }),
   }
 }

@@ -1,20 +1,12 @@
-// Real-socket test harness (adapted from packages/cache/test/harness.ts): counting upstreams on
-// 127.0.0.1:0, a node:http proxy whose handler builds a minimal Exchange and runs a middleware
-// chain, and a DiscoveryTransport on requestUpstream() from @switchboard/proxy-pass. Runs unchanged
-// on Node, Bun and Deno.
+// Real-socket test harness (after packages/cache/test/harness.ts): counting upstreams on
+// 127.0.0.1:0, a node:http proxy whose handler builds the core test kit's Exchange
+// (`createTestExchange` from @switchboard/core/testing) on the incoming request and runs a
+// middleware chain with `compose()`, and a DiscoveryTransport on requestUpstream() from
+// @switchboard/proxy-pass. Runs unchanged on Node, Bun and Deno.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import {
-  isGatewayError,
-  NoRouteError,
-  PayloadTooLargeError,
-  type Exchange,
-  type ExchangeRequest,
-  type HeaderRecord,
-  type Middleware,
-  type ResponseTap,
-  type UpstreamResponse,
-} from '@switchboard/core'
+import { compose, NoRouteError, respondWithError, type Exchange, type HeaderRecord, type Middleware, type UpstreamResponse } from '@switchboard/core'
+import { createTestExchange } from '@switchboard/core/testing'
 import { createUpstreamPool, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
 import type { DiscoveryTransport } from '../src/index.ts'
 
@@ -90,7 +82,28 @@ export interface Proxy {
 
 /** Starts a node:http proxy running `middlewares`; a request nobody answers gets 404 `ERR_NO_ROUTE`. */
 export async function startProxy(middlewares: Middleware[]): Promise<Proxy> {
-  const server = http.createServer((req, res) => void new HarnessExchange(req, res).run(middlewares))
+  const server = http.createServer((req, res) => {
+    const ex = createTestExchange({
+      method: req.method,
+      target: req.url,
+      headers: req.headers as HeaderRecord,
+      clientIp: req.socket.remoteAddress ?? '',
+      body: req as AsyncIterable<Uint8Array>,
+      upstream: () => Promise.reject(new NoRouteError()),
+      onRespond: (status, headers, body) => writeResponse(res, status, headers, body),
+    })
+    requests.set(ex, req)
+    const run = compose(middlewares, {
+      terminal: () => Promise.reject(new NoRouteError()),
+      onError: (error, exchange) => {
+        // The body may be partly unread: do not reuse this connection.
+        res.shouldKeepAlive = false
+        return respondWithError(error, exchange)
+      },
+    })
+    // An error after the head was written cannot become a response: cut the connection.
+    run(ex).catch(() => res.destroy())
+  })
   const origin = await listen(server)
   return { origin, close: () => closeServer(server) }
 }
@@ -165,108 +178,18 @@ export function open(url: string): Promise<http.IncomingMessage> {
 
 const requests = new WeakMap<Exchange, http.IncomingMessage>()
 
-class HarnessExchange implements Exchange {
-  readonly request: ExchangeRequest
-  route: Exchange['route'] = undefined
-  readonly state: Map<string, unknown> = new Map()
-  readonly upstreamHeaders: Record<string, string | undefined> = {}
-  upstreamTarget: string
-  readonly responseHeaders: Record<string, string | string[]> = {}
-  #req: http.IncomingMessage
-  #res: http.ServerResponse
-  #hooks: ((status: number, headers: HeaderRecord) => void)[] = []
-  #responded = false
-  #body: Uint8Array | undefined
-
-  constructor(req: http.IncomingMessage, res: http.ServerResponse) {
-    this.#req = req
-    this.#res = res
-    requests.set(this, req)
-    const target = req.url ?? '/'
-    const q = target.indexOf('?')
-    this.request = {
-      method: (req.method ?? 'GET').toUpperCase(),
-      target,
-      path: q === -1 ? target : target.slice(0, q),
-      query: q === -1 ? '' : target.slice(q),
-      headers: req.headers as HeaderRecord,
-      clientIp: req.socket.remoteAddress ?? '',
-      protocol: 'http',
-      host: req.headers.host ?? '',
-    }
-    this.upstreamTarget = target
+/** The kit's response sink: writes the head, then each chunk with backpressure; a failure cuts the response. */
+async function writeResponse(res: http.ServerResponse, status: number, headers: HeaderRecord, body: AsyncIterable<Uint8Array>): Promise<void> {
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined && name !== 'transfer-encoding') out[name] = value
+  res.writeHead(status, out)
+  try {
+    for await (const chunk of body) await write(res, chunk)
+  } catch (err) {
+    res.destroy()
+    throw err
   }
-
-  get responded(): boolean {
-    return this.#responded
-  }
-
-  async run(middlewares: Middleware[]): Promise<void> {
-    let index = -1
-    const dispatch = async (i: number): Promise<void> => {
-      if (i <= index) throw new Error('next() called twice')
-      index = i
-      const layer = middlewares[i]
-      if (layer) await layer(this, () => dispatch(i + 1))
-      else throw new NoRouteError()
-    }
-    try {
-      await dispatch(0)
-    } catch (err) {
-      if (this.#responded) {
-        this.#res.destroy()
-        return
-      }
-      // The body may be partly unread: do not reuse this connection.
-      this.#res.shouldKeepAlive = false
-      const status = isGatewayError(err) ? err.status : 500
-      const body = isGatewayError(err) ? err.toBody() : JSON.stringify({ error: { code: 'ERR_INTERNAL', message: String(err) } })
-      await this.respond(status, { 'content-type': 'application/json' }, body).catch(() => this.#res.destroy())
-    }
-  }
-
-  async readBody(limit: number): Promise<Uint8Array> {
-    if (this.#body) return this.#body
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of this.#req as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > limit) throw new PayloadTooLargeError()
-      chunks.push(chunk)
-    }
-    this.#body = Buffer.concat(chunks)
-    return this.#body
-  }
-
-  async respond(
-    status: number,
-    headers: Record<string, string | string[]> = {},
-    body?: string | Uint8Array | AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    if (this.#responded) throw new Error('already responded')
-    const merged: HeaderRecord = { ...headers, ...this.responseHeaders }
-    for (const hook of this.#hooks) hook(status, merged)
-    this.#responded = true
-    const out: Record<string, string | string[]> = {}
-    for (const [name, value] of Object.entries(merged)) if (value !== undefined && name !== 'transfer-encoding') out[name] = value
-    this.#res.writeHead(status, out)
-    if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
-      await endWith(this.#res, body)
-      return
-    }
-    for await (const chunk of body) await write(this.#res, chunk)
-    await endWith(this.#res)
-  }
-
-  fetchUpstream(): Promise<UpstreamResponse> {
-    return Promise.reject(new NoRouteError())
-  }
-
-  tap(_tap: ResponseTap): void {}
-
-  onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void {
-    this.#hooks.push(hook)
-  }
+  await endWith(res)
 }
 
 function write(res: http.ServerResponse, chunk: Uint8Array): Promise<void> {
