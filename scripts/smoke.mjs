@@ -67,7 +67,8 @@ await check('store', async () => {
 
 await check('cache', async () => {
   const { createHttpCache, freshnessLifetime } = await import('@switchboard/cache')
-  assert(typeof createHttpCache({}).middleware() === 'function', 'middleware')
+  const { memoryStore } = await import('@switchboard/store')
+  assert(typeof createHttpCache({ store: memoryStore() }).middleware() === 'function', 'middleware')
   assert(typeof freshnessLifetime === 'function', 'policy export')
 })
 

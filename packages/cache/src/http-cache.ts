@@ -10,7 +10,6 @@ import {
   type UpstreamFetchInit,
   type UpstreamResponse,
 } from '@switchboard/core'
-import { memoryStore } from '@switchboard/store'
 import { parseCacheControl } from './cache-control.ts'
 import { decodeRecord, encodeRecord, type CacheEntry, type StoredHeaders, type VaryStub } from './entry.ts'
 import { cacheUrl, purgeUrl } from './key.ts'
@@ -40,8 +39,12 @@ export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS'
  * @example const options: CacheOptions = { ttlMs: 60_000, keyHeaders: ['x-tenant'] }
  */
 export interface CacheOptions {
-  /** Where entries live; share one Redis store between gateway instances to share hits. @default memoryStore({ maxBytes: 64 MiB }) */
-  store?: Store
+  /**
+   * Where entries live (required): `memoryStore({ maxBytes: 64 << 20 })` from `@switchboard/store` for
+   * one process, a Redis store shared by gateway instances to share hits. Required rather than
+   * defaulted so this package depends on no store implementation.
+   */
+  store: Store
   /**
    * Freshness for storable responses whose upstream gives none (no `s-maxage`, `max-age` or
    * `Expires`); replaces the `Last-Modified` heuristic. Never overrides upstream directives.
@@ -112,7 +115,7 @@ export interface CacheStats {
 /**
  * A shared HTTP cache: a middleware plus purge and stats.
  * @example
- * const httpCache: HttpCache = createHttpCache()
+ * const httpCache: HttpCache = createHttpCache({ store: memoryStore() })
  * await httpCache.purge('http://api.local/users/1')
  */
 export interface HttpCache {
@@ -128,11 +131,11 @@ export interface HttpCache {
   idle(): Promise<void>
 }
 
-/** Default {@link CacheOptions.maxObjectBytes}: 1 MiB. @example cache({ maxObjectBytes: 4 * DEFAULT_MAX_OBJECT_BYTES }) */
+/** Default {@link CacheOptions.maxObjectBytes}: 1 MiB. @example cache({ store, maxObjectBytes: 4 * DEFAULT_MAX_OBJECT_BYTES }) */
 export const DEFAULT_MAX_OBJECT_BYTES: number = 1 << 20
-/** Default {@link CacheOptions.coalesceWaitMs}: 1 s. @example cache({ coalesceWaitMs: DEFAULT_COALESCE_WAIT_MS / 2 }) */
+/** Default {@link CacheOptions.coalesceWaitMs}: 1 s. @example cache({ store, coalesceWaitMs: DEFAULT_COALESCE_WAIT_MS / 2 }) */
 export const DEFAULT_COALESCE_WAIT_MS: number = 1_000
-/** Default {@link CacheOptions.coalesceBodyWaitMs}: 1 s. @example cache({ coalesceBodyWaitMs: 2 * DEFAULT_COALESCE_BODY_WAIT_MS }) */
+/** Default {@link CacheOptions.coalesceBodyWaitMs}: 1 s. @example cache({ store, coalesceBodyWaitMs: 2 * DEFAULT_COALESCE_BODY_WAIT_MS }) */
 export const DEFAULT_COALESCE_BODY_WAIT_MS: number = 1_000
 
 /**
@@ -144,15 +147,15 @@ export const DEFAULT_COALESCE_BODY_WAIT_MS: number = 1_000
  * createGateway({ policies: [httpCache.middleware()], upstreams })
  * await httpCache.purgePrefix('http://api.local/users/')
  */
-export function createHttpCache(options: CacheOptions = {}): HttpCache {
+export function createHttpCache(options: CacheOptions): HttpCache {
   return new SharedCache(options)
 }
 
 /**
  * The caching middleware alone: `createHttpCache(options).middleware()`.
- * @example createGateway({ policies: [cache({ ttlMs: 60_000 })], upstreams })
+ * @example createGateway(config, { policies: [cache({ store: memoryStore(), ttlMs: 60_000 })] })
  */
-export function cache(options: CacheOptions = {}): Middleware {
+export function cache(options: CacheOptions): Middleware {
   return createHttpCache(options).middleware()
 }
 
@@ -206,7 +209,8 @@ class SharedCache implements HttpCache {
       throw new TypeError('cache.keyHeaders must be a list of header names')
     }
     if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError('cache.key must be a function')
-    this.#store = options.store ?? memoryStore({ maxBytes: 64 << 20 })
+    if (typeof options?.store?.get !== 'function') throw new TypeError('cache.store is required: a Store such as memoryStore() from @switchboard/store')
+    this.#store = options.store
     this.#freshness = { defaultTtlMs: ttlMs }
     this.#maxObjectBytes = maxObjectBytes
     this.#keyHeaders = keyHeaders.map((h) => h.toLowerCase())

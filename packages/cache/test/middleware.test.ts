@@ -32,7 +32,7 @@ interface Setup {
   get(path: string, headers?: Record<string, string>): ReturnType<typeof send>
 }
 
-async function setup(handler: UpstreamHandler, options: CacheOptions = {}, extra: Middleware[] = []): Promise<Setup> {
+async function setup(handler: UpstreamHandler, options: Partial<CacheOptions> = {}, extra: Middleware[] = []): Promise<Setup> {
   const upstream = await startUpstream(dated(handler))
   cleanups.push(() => upstream.close())
   const httpCache = createHttpCache({ store: memoryStore(), now, ...options })
