@@ -46,6 +46,12 @@ export interface ImportedConfig {
     endpoints: string[]
     /** Present when a backend set `cache_timeout`: the smallest one, in seconds (`'5000s'`). */
     remember?: { ttl: string }
+    /** `all`: the tool tried every backend in order for any method, POSTs included. */
+    replay: 'all'
+    /** `[200]`: the tool's rule, "the first backend that answers 200". */
+    successStatuses: number[]
+    /** The tool remembered method + path + query + payload. */
+    keyQuery: true
   }
 }
 
@@ -147,7 +153,10 @@ export function importLegacyConfig(raw: unknown, options: ImportLegacyOptions = 
     if (url === undefined) fail(`fallbackEndpoints[${i}]`, 'an http:// or https:// URL', value)
     if (!endpoints.includes(url!)) endpoints.push(url!)
   })
-  const discovery: ImportedConfig['discovery'] = { endpoints }
+  // Faithful to the tool: every method is tried on every backend in order until one answers 200,
+  // and the query is part of the remembered key. Our own format's safer defaults (any 2xx ends the
+  // search, POST/PATCH go to one endpoint, path-only keys) apply to configs written for Switchboard.
+  const discovery: ImportedConfig['discovery'] = { endpoints, replay: 'all', successStatuses: [200], keyQuery: true }
   if (ttlSeconds !== undefined) discovery.remember = { ttl: `${ttlSeconds}s` }
   return { upstreams, routes, discovery }
 }

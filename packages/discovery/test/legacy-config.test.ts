@@ -41,7 +41,7 @@ const QUICK_START: ImportedConfig = {
       upstream: 'backend-127-0-0-1-3100',
     },
   ],
-  discovery: { endpoints: ['http://127.0.0.1:3000', 'http://127.0.0.1:3100'], remember: { ttl: '5000s' } },
+  discovery: { endpoints: ['http://127.0.0.1:3000', 'http://127.0.0.1:3100'], remember: { ttl: '5000s' }, replay: 'all', successStatuses: [200], keyQuery: true },
 }
 
 const EXAMPLE_REQUEST: ImportedConfig = {
@@ -61,7 +61,7 @@ const EXAMPLE_REQUEST: ImportedConfig = {
       upstream: 'backend-127-0-0-1-3100',
     },
   ],
-  discovery: { endpoints: ['http://127.0.0.1:3000', 'http://127.0.0.1:3100'] },
+  discovery: { endpoints: ['http://127.0.0.1:3000', 'http://127.0.0.1:3100'], replay: 'all', successStatuses: [200], keyQuery: true },
 }
 
 describe('isLegacyConfig', () => {
@@ -117,7 +117,7 @@ describe('importLegacyConfig', () => {
       // `:` is pattern syntax in our paths: the literal legacy path becomes an anchored regex.
       ['backend-api-example-com-443-v1-users-id', { pathRegex: '^/users/:id$' }],
     ])
-    expect(out.discovery).toEqual({ endpoints: ['http://10.0.0.1', 'https://api.example.com/v1'] })
+    expect(out.discovery).toEqual({ endpoints: ['http://10.0.0.1', 'https://api.example.com/v1'], replay: 'all', successStatuses: [200], keyQuery: true })
   })
 
   it('keeps names unique when slugs collide', () => {
