@@ -4,24 +4,9 @@ import { request as httpRequest } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { redisStore } from '@switchboard/store/redis'
 import { startRedis } from '../../../scripts/redis-server.mjs'
-import { simpleConfig, startGateway, startUpstream, type TestGateway, type TestUpstream } from './helpers.ts'
+import { simpleConfig, startGateway, startUpstream, type TestGateway, type TestUpstream, useFixtures } from './helpers.ts'
 
-const cleanup: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!()
-})
-
-async function upstream(handler: Parameters<typeof startUpstream>[0]): Promise<TestUpstream> {
-  const u = await startUpstream(handler)
-  cleanup.push(() => u.close())
-  return u
-}
-
-async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
-  const g = await startGateway(...args)
-  cleanup.push(() => g.close())
-  return g
-}
+const { cleanup, upstream, gateway } = useFixtures()
 
 /** A GET with exactly these headers (fetch would add cache-control: no-cache to conditional requests). */
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {

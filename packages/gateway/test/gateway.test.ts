@@ -1,23 +1,8 @@
 import { Agent, request as httpRequest } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
-import { bodyOf, rawRequest, simpleConfig, startGateway, startUpstream, statusOf, type TestGateway, type TestUpstream } from './helpers.ts'
+import { bodyOf, rawRequest, simpleConfig, startGateway, startUpstream, statusOf, type TestGateway, type TestUpstream, useFixtures } from './helpers.ts'
 
-const cleanup: Array<() => Promise<void>> = []
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!()
-})
-
-async function upstream(...args: Parameters<typeof startUpstream>): Promise<TestUpstream> {
-  const u = await startUpstream(...args)
-  cleanup.push(() => u.close())
-  return u
-}
-
-async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
-  const g = await startGateway(...args)
-  cleanup.push(() => g.close())
-  return g
-}
+const { cleanup, upstream, gateway } = useFixtures()
 
 describe('gateway: routing and forwarding', () => {
   it('proxies through the contract config shape and answers its own /health', async () => {

@@ -3,23 +3,10 @@ import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import { parseConfig } from '../src/index.ts'
-import { bodyOf, rawRequest, simpleConfig, startGateway, startUpstream, statusOf, type TestGateway, type TestUpstream } from './helpers.ts'
+import { bodyOf, rawRequest, simpleConfig, startGateway, startUpstream, statusOf, type TestGateway, type TestUpstream, useFixtures } from './helpers.ts'
 
 const IS_DENO = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined'
-const cleanup: Array<() => Promise<void>> = []
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!()
-})
-async function upstream(...args: Parameters<typeof startUpstream>): Promise<TestUpstream> {
-  const u = await startUpstream(...args)
-  cleanup.push(() => u.close())
-  return u
-}
-async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
-  const g = await startGateway(...args)
-  cleanup.push(() => g.close())
-  return g
-}
+const { cleanup, upstream, gateway } = useFixtures()
 const echoBody = (): Parameters<typeof startUpstream>[0] => (req, res) => {
   const hash = createHash('sha256')
   let n = 0

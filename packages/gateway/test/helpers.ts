@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import { createGateway, type Gateway, type GatewayOptions, parseConfig } from '../src/index.ts'
@@ -166,4 +167,32 @@ export function statusOf(text: string): number {
 export function bodyOf(text: string): string {
   const i = text.indexOf('\r\n\r\n')
   return i === -1 ? '' : text.slice(i + 4)
+}
+
+/**
+ * Per-test fixtures that close themselves: upstreams and gateways started through these are
+ * closed after each test (in reverse order), and `cleanup` takes anything else to undo.
+ */
+export function useFixtures(): {
+  cleanup: Array<() => Promise<unknown>>
+  upstream: (...args: Parameters<typeof startUpstream>) => Promise<TestUpstream>
+  gateway: (...args: Parameters<typeof startGateway>) => Promise<TestGateway>
+} {
+  const cleanup: Array<() => Promise<unknown>> = []
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!()
+  })
+  return {
+    cleanup,
+    async upstream(...args) {
+      const u = await startUpstream(...args)
+      cleanup.push(() => u.close())
+      return u
+    },
+    async gateway(...args) {
+      const g = await startGateway(...args)
+      cleanup.push(() => g.close())
+      return g
+    },
+  }
 }

@@ -2,22 +2,9 @@ import { request as httpRequest, Agent } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { definePolicy, OptionReader, UnauthorizedError } from '@switchboard/core'
 import { GatewayRegistry, parseConfig, type UpstreamInterceptor, createDispatch, retryInterceptor } from '../src/index.ts'
-import { rawRequest, startGateway, startUpstream, statusOf, type TestGateway, type TestUpstream } from './helpers.ts'
+import { rawRequest, startGateway, startUpstream, statusOf, type TestGateway, type TestUpstream, useFixtures } from './helpers.ts'
 
-const cleanup: Array<() => Promise<void>> = []
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!()
-})
-async function upstream(...args: Parameters<typeof startUpstream>): Promise<TestUpstream> {
-  const u = await startUpstream(...args)
-  cleanup.push(() => u.close())
-  return u
-}
-async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
-  const g = await startGateway(...args)
-  cleanup.push(() => g.close())
-  return g
-}
+const { cleanup, upstream, gateway } = useFixtures()
 
 /** A registry with a policy type that answers 401 unless `x-key: ok` is sent. */
 function testRegistry(): GatewayRegistry {
