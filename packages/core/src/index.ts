@@ -51,3 +51,15 @@ export {
   type HeaderEditConfig,
 } from './config-validator.ts'
 export { parseIp, createIpMatcher } from './ip.ts'
+export {
+  RATE_LIMIT_ALGORITHMS,
+  decideRateLimit,
+  stepWindow,
+  checkRateLimitRequest,
+  type RateLimitRequest,
+  type RateLimitResult,
+  type RateLimitAlgorithm,
+  type RateLimitWindow,
+  type RateLimitWindowResult,
+  type WindowStep,
+} from './rate-limit.ts'

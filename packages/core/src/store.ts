@@ -41,6 +41,61 @@ export interface Store {
   clear(prefix?: string): Promise<number>
   /** Releases connections and files. */
   close(): Promise<void>
+  /**
+   * Optional capability: one atomic rate-limit decision over every window of `request`, in one
+   * round trip (memory: one JavaScript turn; Redis: one Lua script). Either every window admits the
+   * request and each one consumes `cost`, or none consumes anything. State lives at
+   * `${key}#${index}` for each window. Drivers without it (SQLite, custom ones) are driven by the
+   * `rate-limit` policy through `get` + `compareAndSet` instead. In `failMode: 'open'` a driver
+   * whose backend is down resolves an allowing result with `failedOpen: true`.
+   */
+  rateLimit?(key: string, request: RateLimitRequest): Promise<RateLimitResult>
+}
+
+/** Algorithms a {@link Store.rateLimit} capability understands. */
+export type RateLimitAlgorithm = 'token-bucket' | 'fixed-window' | 'sliding-window-log' | 'sliding-window-counter'
+
+/** One limit of a {@link RateLimitRequest}: `limit` units per `windowMs`. */
+export interface RateLimitWindow {
+  /** Units admitted per window (token bucket: refill rate per window). A positive integer. */
+  readonly limit: number
+  /** Window length in ms, a positive integer. */
+  readonly windowMs: number
+  /** Token bucket only: bucket capacity. @default limit */
+  readonly burst?: number
+}
+
+/** What {@link Store.rateLimit} decides on. */
+export interface RateLimitRequest {
+  readonly algorithm: RateLimitAlgorithm
+  /** One or more windows, all of which must admit the request. */
+  readonly windows: readonly RateLimitWindow[]
+  /** Units this request consumes. @default 1 */
+  readonly cost?: number
+  /** Decision time in epoch ms. @default the store's clock (Redis: server `TIME`, shared by a fleet) */
+  readonly nowMs?: number
+}
+
+/** The state of one window after a decision. */
+export interface RateLimitWindowResult {
+  /** Units left in the window after this decision. */
+  readonly remaining: number
+  /** Ms until the window is back to its full quota (0 when nothing is used). */
+  readonly resetMs: number
+  /** Ms until this window would admit the same request; 0 when it admits it now. */
+  readonly retryAfterMs: number
+}
+
+/** The answer of {@link Store.rateLimit}. */
+export interface RateLimitResult {
+  /** True when every window admitted the request (and consumed `cost`). */
+  readonly allowed: boolean
+  /** Ms until the request would be admitted; 0 when allowed. */
+  readonly retryAfterMs: number
+  /** One entry per window, in request order. */
+  readonly windows: readonly RateLimitWindowResult[]
+  /** The backend was unavailable and the driver's `failMode: 'open'` allowed the request. */
+  readonly failedOpen?: boolean
 }
 
 const encoder = new TextEncoder()

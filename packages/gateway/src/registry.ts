@@ -87,9 +87,10 @@ export class GatewayRegistry {
     this.#balancers.set(name, factory)
   }
 
-  registerPolicy(definition: PolicyDefinition<any>): void {
+  /** Adds a policy type; `replace: true` swaps a registered one (a built-in with an injected clock in tests, say). */
+  registerPolicy(definition: PolicyDefinition<any>, options: { replace?: boolean } = {}): void {
     definePolicy(definition) // checks the name and the functions
-    if (this.#policies.has(definition.name)) throw new RangeError(`policy type "${definition.name}" is already registered`)
+    if (this.#policies.has(definition.name) && options.replace !== true) throw new RangeError(`policy type "${definition.name}" is already registered`)
     this.#policies.set(definition.name, definition)
   }
 

@@ -1,4 +1,4 @@
-import type { Store, StoreSetOptions } from '@switchboard/core'
+import { checkRateLimitRequest, decideRateLimit, type RateLimitRequest, type RateLimitResult, type Store, type StoreSetOptions } from '@switchboard/core'
 import { LRUCache } from 'lru-cache'
 import {
   addChecked,
@@ -157,6 +157,23 @@ class MemoryStore implements Store {
     this.#cache.clear()
   }
 
+  /**
+   * Atomic because it runs in one JavaScript turn: reads every window's state, decides, writes back.
+   * State is evicted like any other entry (LRU, maxEntries/maxBytes), which resets that limit.
+   */
+  async rateLimit(key: string, request: RateLimitRequest): Promise<RateLimitResult> {
+    checkKey(key)
+    checkRateLimitRequest(request)
+    const keys = request.windows.map((_, i) => `${key}#${i}`)
+    const states = keys.map((k) => {
+      const entry = this.#live(k)
+      return entry === undefined ? undefined : textDecoder.decode(entry.value)
+    })
+    const { result, steps } = decideRateLimit({ ...request, nowMs: request.nowMs ?? this.#now() }, states)
+    steps.forEach((step, i) => this.#write(keys[i]!, textEncoder.encode(step.state), step.ttlMs))
+    return result
+  }
+
   /** The entry when present and not expired; drops it when expired. */
   #live(key: string): Entry | undefined {
     const entry = this.#cache.get(key)
@@ -174,3 +191,6 @@ class MemoryStore implements Store {
     if (!this.#cache.set(key, { value, expiresAt }).has(key)) this.#cache.delete(key)
   }
 }
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()

@@ -1,4 +1,4 @@
-import type { Store, StoreSetOptions } from '@switchboard/core'
+import { checkRateLimitRequest, type Store, type StoreSetOptions } from '@switchboard/core'
 import { Buffer } from 'node:buffer'
 import type { Redis, RedisOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.ts'
@@ -72,6 +72,9 @@ export async function redisStore(options: RedisStoreOptions): Promise<Store> {
   })
   client.defineCommand('switchboardCas', { numberOfKeys: 1, lua: CAS_SCRIPT })
   client.defineCommand('switchboardIncr', { numberOfKeys: 1, lua: INCREMENT_SCRIPT })
+  // No numberOfKeys: the first argument says how many (one key per window). ioredis sends
+  // EVALSHA and falls back to EVAL when the server answers NOSCRIPT (after a restart or FLUSH).
+  client.defineCommand('switchboardRateLimit', { lua: RATE_LIMIT_SCRIPT })
   client.on('error', (err: unknown) => options.onError?.(err))
   await firstConnection(client, connectTimeoutMs)
   return new RedisStore(client, keyPrefix, failMode, options.onError)
@@ -80,6 +83,7 @@ export async function redisStore(options: RedisStoreOptions): Promise<Store> {
 interface ScriptCommands {
   switchboardCas(key: string, expected: Buffer, value: Buffer, ttl: string): Promise<number>
   switchboardIncr(key: string, by: number, ttl: string): Promise<number>
+  switchboardRateLimit(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>
 }
 
 class RedisStore implements Store {
@@ -184,6 +188,34 @@ class RedisStore implements Store {
     }, 0)
   }
 
+  /**
+   * One atomic round trip: a Lua script reads every window, decides and writes back with PX
+   * expiries. Without `nowMs` the script reads the server's `TIME`, so a fleet shares one clock.
+   * In `failMode: 'open'` an unavailable Redis yields an allowing result with `failedOpen: true`.
+   */
+  async rateLimit(key: string, request: RateLimitRequest): Promise<RateLimitResult> {
+    checkKey(key)
+    checkRateLimitRequest(request)
+    const keys = request.windows.map((_, i) => `${this.#prefix}${key}#${i}`)
+    const args: (string | number)[] = [request.algorithm, request.nowMs === undefined ? '' : String(request.nowMs), String(request.cost ?? 1)]
+    for (const w of request.windows) args.push(String(w.limit), String(w.windowMs), String(w.burst ?? w.limit))
+    const failedOpen: RateLimitResult = {
+      allowed: true,
+      retryAfterMs: 0,
+      windows: request.windows.map((w) => ({ remaining: w.limit, resetMs: 0, retryAfterMs: 0 })),
+      failedOpen: true,
+    }
+    return this.#run<RateLimitResult>(async () => {
+      const reply = await this.#client.switchboardRateLimit(keys.length, ...keys, ...args)
+      const n = reply.map(Number)
+      return {
+        allowed: n[0] === 1,
+        retryAfterMs: n[1]!,
+        windows: request.windows.map((_, i) => ({ remaining: n[2 + i * 3]!, resetMs: n[3 + i * 3]!, retryAfterMs: n[4 + i * 3]! })),
+      }
+    }, failedOpen)
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -233,6 +265,139 @@ local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if created and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`
 
+// The Lua twin of packages/policies/src/rate-limit/algorithms.ts (see there for the reasoning);
+// the rate-limit conformance suite holds both to identical answers. KEYS: one per window. ARGV:
+// algorithm, nowMs ('' = server TIME), cost, then limit, windowMs, burst for each window. Replies
+// { allowed, retryAfterMs, then remaining, resetMs, retryAfterMs per window }.
+const RATE_LIMIT_SCRIPT = `
+local alg = ARGV[1]
+local now = tonumber(ARGV[2])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local cost = tonumber(ARGV[3])
+local function fmt(x) return string.format('%d', x) end
+local function nums(s, sep)
+  local out = {}
+  if not s or s == '' then return out end
+  for part in string.gmatch(s, '[^' .. sep .. ']+') do
+    local v = tonumber(part)
+    if v == nil then return {} end
+    out[#out + 1] = v
+  end
+  return out
+end
+local function step(L, W, B, s, consume)
+  if alg == 'fixed-window' then
+    local start = now - (now % W)
+    local v = nums(s, ':')
+    local count = 0
+    if #v == 2 and v[1] == start then count = v[2] end
+    local ok = count + cost <= L
+    local used = count
+    if ok and consume then used = count + cost end
+    local resetMs = start + W - now
+    local r = 0
+    if used > 0 then r = resetMs end
+    local ra = 0
+    if not ok then ra = resetMs end
+    return ok, math.max(0, L - used), r, ra, fmt(start) .. ':' .. fmt(used), resetMs + W
+  elseif alg == 'sliding-window-counter' then
+    local start = now - (now % W)
+    local curr, prev = 0, 0
+    local v = nums(s, ':')
+    if #v == 3 then
+      if v[1] >= start then
+        start = v[1]; curr = v[2]; prev = v[3]
+      elseif v[1] == start - W then
+        prev = v[2]
+      end
+    end
+    local elapsed = math.max(0, now - start)
+    local weighted = math.floor((prev * (W - elapsed)) / W)
+    local ok = weighted + curr + cost <= L
+    if ok and consume then curr = curr + cost end
+    local used = weighted + curr
+    local toEnd = math.max(0, start + W - now)
+    local ra = 0
+    if not ok then
+      local x = L - curr - cost
+      if x >= 0 and prev > 0 then
+        ra = W - math.ceil(((x + 1) * W) / prev) + 1 - elapsed
+      else
+        local y = L - cost
+        if y >= 0 and curr > 0 then ra = toEnd + W - math.ceil(((y + 1) * W) / curr) + 1 else ra = toEnd + W end
+      end
+      ra = math.max(1, ra)
+    end
+    local r = 0
+    if curr > 0 then r = toEnd + W elseif weighted > 0 then r = toEnd end
+    return ok, math.max(0, L - used), r, ra, fmt(start) .. ':' .. fmt(curr) .. ':' .. fmt(prev), toEnd + 2 * W
+  elseif alg == 'sliding-window-log' then
+    local log = {}
+    for _, t in ipairs(nums(s, ',')) do
+      if t > now - W then log[#log + 1] = t end
+    end
+    local ok = #log + cost <= L
+    if ok and consume then
+      local at = #log
+      while at > 0 and log[at] > now do at = at - 1 end
+      for _ = 1, cost do table.insert(log, at + 1, now) end
+    end
+    local ra = 0
+    if not ok then
+      if cost > L then ra = W else ra = math.max(1, log[#log + cost - L] + W - now) end
+    end
+    local r = 0
+    if #log > 0 then r = log[#log] + W - now end
+    local parts = {}
+    for i, t in ipairs(log) do parts[i] = fmt(t) end
+    return ok, math.max(0, L - #log), r, ra, table.concat(parts, ','), math.max(1, r) + W
+  else
+    local full = B * W
+    local units, ts = full, now
+    local v = nums(s, ':')
+    if #v == 2 then
+      ts = math.max(v[2], now)
+      units = math.min(full, v[1] + math.max(0, now - v[2]) * L)
+    end
+    local need = cost * W
+    local ok = units >= need
+    if ok and consume then units = units - need end
+    local r = math.ceil((full - units) / L)
+    local ra = 0
+    if not ok then
+      if need > full then ra = math.max(1, r) else ra = math.max(1, math.ceil((need - units) / L)) end
+    end
+    return ok, math.floor(units / W), r, ra, fmt(units) .. ':' .. fmt(ts), r + W
+  end
+end
+local n = #KEYS
+local states = {}
+local allowed = true
+for i = 1, n do
+  states[i] = redis.call('GET', KEYS[i])
+  if states[i] == false then states[i] = nil end
+  local base = 3 + (i - 1) * 3
+  local ok = step(tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), states[i], false)
+  if not ok then allowed = false end
+end
+local out = { 0, 0 }
+if allowed then out[1] = 1 end
+local retry = 0
+for i = 1, n do
+  local base = 3 + (i - 1) * 3
+  local _, rem, r, ra, state, ttl = step(tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), states[i], allowed)
+  redis.call('SET', KEYS[i], state, 'PX', fmt(ttl))
+  if ra > retry then retry = ra end
+  out[#out + 1] = rem
+  out[#out + 1] = r
+  out[#out + 1] = ra
+end
+if not allowed then out[2] = retry end
+return out`
+
 /** Resolves on the first ready, error or timeout, whichever comes first: the store starts either way. */
 function firstConnection(client: Redis, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
@@ -275,3 +440,7 @@ function replyError(err: Error): Error {
 function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&')
 }
+
+type RateLimitCapability = NonNullable<Store['rateLimit']>
+type RateLimitRequest = Parameters<RateLimitCapability>[1]
+type RateLimitResult = Awaited<ReturnType<RateLimitCapability>>
