@@ -1,6 +1,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Middleware, Store } from '@switchboard/core'
+import { maintenanceSwitch } from '@switchboard/policies'
 import { createTunnelGroup } from '@switchboard/websocket-tunnel'
 import { type AdminActions, handleAdmin } from './admin/admin.ts'
 import type { LoadedConfig } from './config/load.ts'
@@ -125,6 +126,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     const runtime = await Runtime.build(loaded.config, deps(loaded.registry), old)
     install(runtime)
     const summary = runtime.diff(old)
+    // Admin overrides of maintenance instances that no longer exist are dropped.
+    maintenanceSwitch.retain(Object.keys(runtime.config.policies))
     logger('info', summary.line, { added: summary.added, removed: summary.removed, changed: summary.changed })
     void old.retire(runtime, Date.now() + runtime.config.server.shutdownTimeoutMs).catch((err) =>
       logger('warn', 'closing the previous config failed', { error: String(err) }),
@@ -143,6 +146,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     routes: () =>
       current.runtime.config.routes.map((r) => ({ name: r.name, match: describeMatch(r.match), upstream: r.upstream, policies: r.policies })),
     config: () => redact(current.runtime.config),
+    maintenance: () => maintenanceSwitch.list(),
+    setMaintenance: (on, policy) => maintenanceSwitch.set(on, policy),
     reload: options.source
       ? async () => {
           // One reload at a time: a second caller waits for the first one's outcome.

@@ -16,6 +16,10 @@ export interface AdminActions {
   config(): unknown
   /** Reloads the config from its source; resolves with the change summary, rejects with the reason. */
   reload?: () => Promise<string>
+  /** Maintenance switches: every `maintenance` policy instance and whether it answers 503 now. */
+  maintenance(): unknown[]
+  /** Turns maintenance on (true), off (false) or back to config (null), for one instance or all; the names changed. */
+  setMaintenance(on: boolean | undefined, policy: string | undefined): string[]
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
@@ -41,6 +45,16 @@ export async function handleAdmin(ex: NodeExchange, sub: string, config: AdminCo
   if (method === 'POST' && sub === '/routes/forget' && actions.forgetRoutes) {
     const prefix = await readPrefix(ex)
     return send(ex, 200, { forgotten: await actions.forgetRoutes(prefix) })
+  }
+  if (method === 'GET' && sub === '/maintenance') return send(ex, 200, { maintenance: actions.maintenance() })
+  if (method === 'POST' && sub === '/maintenance') {
+    const body = await readJson(ex)
+    const on = body.on
+    if (on !== true && on !== false && on !== null) throw new GatewayError(400, 'ERR_BAD_REQUEST', 'Expected {"on": true | false | null, "policy"?: "NAME"}')
+    const policy = typeof body.policy === 'string' ? body.policy : undefined
+    const changed = actions.setMaintenance(on === null ? undefined : on, policy)
+    if (changed.length === 0) throw new NoRouteError({ message: policy ? `No maintenance policy named ${policy}` : 'No maintenance policy is configured' })
+    return send(ex, 200, { changed, maintenance: actions.maintenance() })
   }
   if (method === 'POST' && sub === '/reload') {
     if (!actions.reload) throw new GatewayError(501, 'ERR_NOT_IMPLEMENTED', 'This gateway has no config source to reload from')
@@ -80,6 +94,17 @@ async function readPrefix(ex: NodeExchange): Promise<string> {
   } catch {
     throw new GatewayError(400, 'ERR_BAD_REQUEST', 'Expected a JSON body like {"prefix": "..."}')
   }
+}
+
+async function readJson(ex: NodeExchange): Promise<Record<string, unknown>> {
+  const bytes = ex.hasBody ? await ex.readBody(MAX_ADMIN_BODY) : new Uint8Array(0)
+  try {
+    const value = JSON.parse(new TextDecoder().decode(bytes)) as unknown
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>
+  } catch {
+    // answered below
+  }
+  throw new GatewayError(400, 'ERR_BAD_REQUEST', 'Expected a JSON object body')
 }
 
 function send(ex: NodeExchange, status: number, body: unknown): Promise<void> {
