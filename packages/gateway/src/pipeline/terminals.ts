@@ -3,6 +3,7 @@ import { type Exchange, type UpstreamFetchInit, type UpstreamResponse } from '@s
 import type { EndpointState } from '@switchboard/balancer'
 import { forward, type ForwardResult, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
 import { type TunnelGroup, tunnelUpgrade, type TunnelResult } from '@switchboard/websocket-tunnel'
+import { BODY_LIMIT_STATE } from '@switchboard/policies'
 import type { LimitsConfig } from '../config/types.ts'
 import type { RouteRuntime } from '../runtime/runtime.ts'
 import { basePathOf, type UpstreamRuntime } from '../runtime/upstream.ts'
@@ -45,7 +46,8 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
       responseTimeoutMs: timeouts.responseMs,
       idleTimeoutMs: timeouts.idleMs,
       body: ex.bufferedBody,
-      maxBodyBytes: this.#limits.maxRequestBodyBytes,
+      // A route's body-limit policy can only lower the server's limit (BODY_LIMIT_STATE).
+      maxBodyBytes: Math.min(this.#limits.maxRequestBodyBytes, (ex.state.get(BODY_LIMIT_STATE) as number | undefined) ?? Number.POSITIVE_INFINITY),
       sendTimeoutMs: this.#limits.sendTimeoutMs,
       trustForwarded: ex.trustForwarded,
       // Hooks and `responseHeaders` are applied together, once; no closure when nothing edits.
