@@ -54,6 +54,11 @@ const contenders = [
     start: (ctx) => startGateway(ctx, 'switchboard-deno', DENO, gatewayYaml(ctx, false), ['run', '-A']),
   },
   {
+    name: 'switchboard-policies', runtime: 'node',
+    unavailable: gatewayMissing,
+    start: (ctx) => startGateway(ctx, 'switchboard-policies', process.execPath, policiesGatewayYaml(ctx)),
+  },
+  {
     // The gateway as built from an earlier commit (SB_BASELINE_CLI=path/to/cli.js), run side by
     // side with the current one to show what a change costs per request.
     name: 'switchboard-baseline', runtime: 'node',
@@ -445,6 +450,27 @@ ${cache ? `  - name: cached
     upstream: backend
     cache: { ttl: 60s }
 ` : ''}  - name: all
+    match: { path: /* }
+    upstream: backend
+`
+
+// The gateway with the traffic policies on every request (issue 12's budget: within 25% CPU per
+// request of the default pipeline). The limit is high enough never to answer 429 under wrk.
+const policiesGatewayYaml = (ctx) => `server:
+  host: 127.0.0.1
+  port: __PORT__
+  policies: [limit, web, secure, office]
+policies:
+  limit: { use: rate-limit, algorithm: sliding-window-counter, limit: 100000000/s, key: ip }
+  web: { use: cors, origins: [http://127.0.0.1:5173] }
+  secure: { use: security-headers }
+  office: { use: ip-filter, allow: [127.0.0.0/8, "::1/128"] }
+upstreams:
+  backend:
+    balancer: round-robin
+    targets: [ { url: ${ctx.origin.url} } ]
+routes:
+  - name: all
     match: { path: /* }
     upstream: backend
 `

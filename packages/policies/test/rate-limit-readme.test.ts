@@ -3,7 +3,7 @@
 import { compose } from '@switchboard/core'
 import { createTestExchange } from '@switchboard/core/testing'
 import { expect, it } from 'vitest'
-import { memoryStore } from '../../store/src/index.ts'
+import { memoryStore } from '@switchboard/store'
 import { rateLimit } from '../src/rate-limit/index.ts'
 
 it('the docs example answers 200, 200, 429', async () => {
