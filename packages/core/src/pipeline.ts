@@ -52,6 +52,19 @@ export function compose(layers: readonly Middleware[], options: ComposeOptions =
       await onError(error, ex)
     }
   }
+  if (n === 0 && terminal !== undefined) {
+    // No layers (the common default): call the terminal directly, one async frame less per request.
+    return (ex) => {
+      if (ex.responded) return Promise.resolve()
+      let pending: Promise<void>
+      try {
+        pending = terminal(ex)
+      } catch (error) {
+        return Promise.resolve(onError(error, ex))
+      }
+      return pending.then(undefined, (error: unknown) => onError(error, ex))
+    }
+  }
   return (ex) => dispatch(ex, 0)
 }
 

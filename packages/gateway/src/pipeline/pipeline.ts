@@ -47,10 +47,9 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
       route,
       compose(route.layers, {
         onError,
-        terminal: async (exchange) => {
+        terminal: (exchange) => {
           const ex = exchange as NodeExchange
-          if (ex.upgrade) await tunnelToUpstream(ex, route, ctx.onTunnel, ctx.tunnels)
-          else await proxyToUpstream(ex, route, limits)
+          return ex.upgrade ? tunnelToUpstream(ex, route, ctx.onTunnel, ctx.tunnels).then(noop) : proxyToUpstream(ex, route, limits)
         },
       }),
     )
@@ -144,6 +143,8 @@ function lifecycleLayer(hooks: LifecycleHooks[], logger: GatewayLogger): Middlew
     for (const h of hooks) if (h.response) await safely('response', () => h.response!(ex))
   }
 }
+
+function noop(): void {}
 
 function parseJson(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined

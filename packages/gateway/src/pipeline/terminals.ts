@@ -170,9 +170,11 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
 }
 
 /** Proxies the exchange to its route's upstream (retries per the upstream's rule). */
-export async function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
-  await callUpstream(new ProxyCall(ex, route.upstream, limits))
+export function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
+  return callUpstream(new ProxyCall(ex, route.upstream, limits)).then(noop)
 }
+
+function noop(): void {}
 
 /** Tunnels a WebSocket upgrade to the route's upstream; `onTunnel` gets the client socket once the tunnel owns it. */
 export async function tunnelToUpstream(

@@ -54,13 +54,19 @@ export function checkRequestHead(req: IncomingMessage, maxHeaderCount: number): 
   if (hosts > 1) return [400, 'Duplicate Host header']
   if (host === undefined) {
     if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return [400, 'Missing Host header']
-  } else if (!HOST_SIMPLE.test(host) || !validPort(host)) return [400, 'Invalid Host header']
+  } else if (host !== lastGoodHost) {
+    if (!HOST_SIMPLE.test(host) || !validPort(host)) return [400, 'Invalid Host header']
+    // Clients send the same Host over and over: remember the last valid one.
+    lastGoodHost = host
+  }
   if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
     return [400, 'Transfer-Encoding is not allowed in HTTP/1.0']
   }
   return undefined
 }
 
+
+let lastGoodHost = ''
 
 function validPort(host: string): boolean {
   const colon = host.lastIndexOf(':')
