@@ -90,7 +90,7 @@ await check('core pipeline + policies + core/testing', async () => {
   const { compose } = await import('@switchboard/core')
   const { createTestExchange } = await import('@switchboard/core/testing')
   const { requestId, builtinPolicies } = await import('@switchboard/policies')
-  assert(builtinPolicies.length === 3, 'three built-in policy types')
+  assert(builtinPolicies.some((p) => p.name === 'rate-limit') && builtinPolicies.some((p) => p.name === 'request-id'), 'built-in policy types')
   const ex = createTestExchange()
   await compose([requestId({ generate: () => 'id-1' })], { terminal: () => Promise.reject(new Error('boom')) })(ex)
   assert(ex.sent?.status === 500 && ex.sent.headers['x-request-id'] === 'id-1', 'error decorated inside the chain')
