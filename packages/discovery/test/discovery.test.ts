@@ -14,43 +14,9 @@ import {
   type Upstream,
   type UpstreamHandler,
 } from './harness.ts'
+import { useDiscoverySetup } from './fixtures.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
-
-interface Setup {
-  upstreams: Upstream[]
-  discovery: Discovery
-  store: Store
-  events: DiscoveryEvent[]
-  url: (path?: string) => string
-}
-
-/** Real upstreams in order, discovery over them, a real proxy in front; all closed after the test. */
-async function setup(handlers: (UpstreamHandler | 'dead')[], options: Partial<DiscoveryOptions> = {}): Promise<Setup> {
-  const upstreams: Upstream[] = []
-  const endpoints: string[] = []
-  for (const h of handlers) {
-    if (h === 'dead') {
-      endpoints.push(await deadOrigin())
-      continue
-    }
-    const u = await startUpstream(h)
-    cleanups.push(() => u.close())
-    upstreams.push(u)
-    endpoints.push(u.origin)
-  }
-  const store = options.store ?? memoryStore()
-  const transport = createTestTransport()
-  cleanups.push(() => transport.close())
-  const events: DiscoveryEvent[] = []
-  const discovery = createDiscovery({ endpoints, store, transport, onEvent: (e) => events.push(e), ...options })
-  const proxy = await startProxy([discovery.middleware()])
-  cleanups.push(() => proxy.close())
-  return { upstreams, discovery, store, events, url: (path = '/') => proxy.origin + path }
-}
+const { cleanups, setup } = useDiscoverySetup()
 
 const counts = (upstreams: Upstream[]): number[] => upstreams.map((u) => u.count)
 
