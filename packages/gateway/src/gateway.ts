@@ -138,6 +138,11 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
 
   const adminActions: AdminActions = {
     upstreams: () => gateway.upstreamStats(),
+    breakers: () => {
+      const out: Record<string, unknown> = {}
+      for (const u of current.runtime.allUpstreams()) out[u.name] = u.breakerSnapshot()
+      return out
+    },
     cache: () => gateway.cacheStats(),
     purgeCache: (prefix) => gateway.purgeCache(prefix),
     get forgetRoutes() {

@@ -29,6 +29,11 @@ export type {
   ConditionValue,
   ParseConfigOptions,
   PolicyInstanceConfig,
+  RetryConfig,
+  RetryOn,
+  RetryBudgetConfig,
+  CircuitBreakerConfig,
+  RouteHedgeConfig,
 } from './config/types.ts'
 export { createGateway, type Gateway, type GatewayOptions, type GatewayLogger } from './gateway.ts'
 export {
@@ -43,9 +48,20 @@ export { NodeExchange } from './transport/node-exchange.ts'
 export { UpstreamRuntime } from './runtime/upstream.ts'
 export { Runtime, type RouteRuntime } from './runtime/runtime.ts'
 export {
+  CircuitBreakers,
+  CircuitOpenError,
+  DeadlineExceededError,
+  RetryBudget,
+  retryAfterMs,
+  type CircuitSnapshot,
+  type CircuitState,
+} from './upstream/resilience.ts'
+export {
   callUpstream,
   createDispatch,
+  resilienceInterceptor,
   retryInterceptor,
+  type AttemptContext,
   sendOnce,
   type UpstreamCall,
   type UpstreamDispatch,

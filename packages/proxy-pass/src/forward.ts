@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform } from 'node:stream'
-import { BadGatewayError, type HeaderRecord, PayloadTooLargeError, type ResponseTap, UpstreamTimeoutError } from '@switchboard/core'
+import { BadGatewayError, GatewayError, type HeaderRecord, PayloadTooLargeError, type ResponseTap, UpstreamTimeoutError } from '@switchboard/core'
 import type { Dispatcher } from 'undici/index.js'
 import { mapUpstreamError, SendTimeoutError } from './errors.ts'
 import { cleanResponseHeaders, isTrusted, lowerOverrides, upstreamHeaders } from './headers.ts'
@@ -107,6 +107,15 @@ export interface ForwardOptions {
    */
   onResponseHead?: (status: number, headers: HeaderRecord) => void
   /**
+   * Asked with every final response head (status ≥ 200) before anything is written to the client.
+   * Returning `true` discards that response: nothing is written, the upstream request is aborted
+   * (its connection closed) and the promise rejects with a {@link GatewayError} whose `code` is
+   * `ERR_UPSTREAM_RETRYABLE_STATUS`, `status` the upstream's status and `headers` its (cleaned)
+   * response head, so a caller can retry elsewhere. Called before `onResponseHead` and `tap`.
+   * @default undefined (every response is relayed)
+   */
+  shouldRetry?: (status: number, headers: HeaderRecord) => boolean
+  /**
    * Observes the response as it streams to the client.
    * @default undefined
    */
@@ -152,6 +161,9 @@ export interface ForwardResult {
 export type ForwardAbortReason = 'client-gone' | 'signal' | 'send-timeout' | 'upstream-error'
 
 /** `Via` entry added by default. @example DEFAULT_VIA // '1.1 switchboard' */
+/** `code` of the error a {@link ForwardOptions.shouldRetry} discard rejects with. */
+export const RETRYABLE_STATUS_CODE = 'ERR_UPSTREAM_RETRYABLE_STATUS'
+
 export const DEFAULT_VIA = '1.1 switchboard'
 /** Response-head timeout of {@link forward}. @example DEFAULT_RESPONSE_TIMEOUT_MS // 30000 */
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
@@ -418,6 +430,27 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const res = this.#res
     const options = this.#options
     cleanResponseHeaders(headers, options.via ?? DEFAULT_VIA, options.responseHeaders)
+    if (options.shouldRetry && !this.#gone) {
+      let retry = false
+      try {
+        retry = options.shouldRetry(status, headers)
+      } catch (error) {
+        return controller.abort(error instanceof Error ? error : new Error(String(error)))
+      }
+      if (retry) {
+        const discarded = Object.assign(
+          new GatewayError(status, RETRYABLE_STATUS_CODE, `Upstream answered ${status}; response discarded for a retry`, { details: { upstreamStatus: status } }),
+          { headers },
+        )
+        controller.abort(discarded)
+        if (!this.#settled) {
+          this.#settled = true
+          this.#cleanup()
+          this.#reject(discarded)
+        }
+        return
+      }
+    }
     try {
       if (options.onResponseHead) {
         options.onResponseHead(status, headers)
@@ -571,16 +604,18 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
  * stream buffer (then the client socket is paused by backpressure) while other requests run.
  */
 function coalescingUpload(maxBytes: number | undefined, chunksPerTurn: number): Transform {
-  let pending: Buffer[] = []
+  // Small chunks are copied into one buffer rather than kept: a flood of 1-byte chunks then leaves
+  // short-lived garbage only, instead of ~100k retained Buffer objects per upload.
+  let acc: Buffer | undefined
   let pendingBytes = 0
   let seen = 0
   let turnChunks = 0
   let scheduled = false
   let stream: Transform
   const flushPending = (): void => {
-    if (pendingBytes === 0) return
-    const data = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
-    pending = []
+    if (pendingBytes === 0 || acc === undefined) return
+    const data = acc.subarray(0, pendingBytes)
+    acc = undefined
     pendingBytes = 0
     if (!stream.destroyed) stream.push(data)
   }
@@ -596,11 +631,15 @@ function coalescingUpload(maxBytes: number | undefined, chunksPerTurn: number): 
       if (maxBytes !== undefined && seen > maxBytes) {
         return callback(new PayloadTooLargeError({ details: { limit: maxBytes } }))
       }
-      if (pendingBytes === 0 && chunk.length >= COALESCE_BYTES) this.push(chunk)
-      else {
-        pending.push(chunk)
+      if (chunk.length >= COALESCE_BYTES) {
+        flushPending()
+        this.push(chunk)
+      } else {
+        if (pendingBytes + chunk.length > COALESCE_BYTES) flushPending()
+        acc ??= Buffer.allocUnsafe(COALESCE_BYTES)
+        chunk.copy(acc, pendingBytes)
         pendingBytes += chunk.length
-        if (pendingBytes >= COALESCE_BYTES) flushPending()
+        if (pendingBytes === COALESCE_BYTES) flushPending()
       }
       if (pendingBytes > 0 && !scheduled) {
         scheduled = true

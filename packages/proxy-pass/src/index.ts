@@ -18,6 +18,7 @@ export {
   DEFAULT_MAX_CHUNKS_PER_TURN,
   COALESCE_BYTES,
   SMALL_BODY_BYTES,
+  RETRYABLE_STATUS_CODE,
   type ForwardAbortReason,
   type ForwardOptions,
   type ForwardResult,

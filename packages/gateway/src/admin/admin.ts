@@ -6,6 +6,8 @@ import type { NodeExchange } from '../transport/node-exchange.ts'
 /** What the admin API can see and do. */
 export interface AdminActions {
   upstreams(): Record<string, unknown>
+  /** Circuit breakers per upstream (state, reason, reopen time) and retry-budget counters. */
+  breakers?: () => Record<string, unknown>
   cache(): Record<string, number>
   purgeCache(prefix: string): Promise<number>
   /** Forgets remembered routes (discovery); undefined when discovery is not configured. */
@@ -27,7 +29,7 @@ const MAX_ADMIN_BODY = 16 * 1024
 
 /**
  * Serves `/admin/*` (or the configured prefix): JSON only, bearer token or loopback-only.
- * `GET upstreams`, `GET routes`, `GET config`, `GET cache`, `POST cache/purge {prefix}`,
+ * `GET upstreams`, `GET breakers`, `GET routes`, `GET config`, `GET cache`, `POST cache/purge {prefix}`,
  * `POST routes/forget {prefix}`, `POST reload`. Answers go through the exchange, so server policies
  * (a request id, CORS) decorate them like any other response.
  */
@@ -35,6 +37,7 @@ export async function handleAdmin(ex: NodeExchange, sub: string, config: AdminCo
   authorize(ex, config)
   const method = ex.method
   if (method === 'GET' && sub === '/upstreams') return send(ex, 200, { upstreams: actions.upstreams() })
+  if (method === 'GET' && sub === '/breakers' && actions.breakers) return send(ex, 200, { breakers: actions.breakers() })
   if (method === 'GET' && sub === '/routes') return send(ex, 200, { routes: actions.routes() })
   if (method === 'GET' && sub === '/config') return send(ex, 200, { config: actions.config() })
   if (method === 'GET' && sub === '/cache') return send(ex, 200, { cache: actions.cache() })

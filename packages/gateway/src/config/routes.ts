@@ -1,10 +1,10 @@
 import type { ConfigValidator } from '@switchboard/core'
 import { policyNames } from './server.ts'
-import type { RouteCacheConfig, RouteConfig, RouteMatchConfig, RouteWebSocketConfig, UpstreamConfig } from './types.ts'
+import type { RouteCacheConfig, RouteHedgeConfig, RouteConfig, RouteMatchConfig, RouteWebSocketConfig, UpstreamConfig } from './types.ts'
 
 export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstreams: Record<string, UpstreamConfig>): RouteConfig {
   const r = v.object(raw, at)
-  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket'])
+  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge'])
   const name = v.string(r.name, `${at}.name`)
   const m = v.object(r.match, `${at}.match`)
   v.keys(m, `${at}.match`, ['path', 'pathRegex', 'methods', 'method', 'host', 'headers', 'query', 'payload'])
@@ -90,5 +90,21 @@ export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstrea
     cache,
     websocket,
     policies: policyNames(v, r.policies, `${at}.policies`),
+    deadlineMs: r.deadline === undefined ? undefined : v.duration(r.deadline, `${at}.deadline`, 0, 1),
+    deadlineHeader: r.deadlineHeader === undefined ? false : flag(v, r.deadlineHeader, `${at}.deadlineHeader`),
+    retryNonIdempotent: r.retryNonIdempotent === undefined ? false : flag(v, r.retryNonIdempotent, `${at}.retryNonIdempotent`),
+    hedge: r.hedge === undefined || r.hedge === false ? undefined : parseHedge(v, r.hedge, `${at}.hedge`),
   }
+}
+
+function flag(v: ConfigValidator, value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') v.fail(path, 'true or false', value)
+  return value as boolean
+}
+
+function parseHedge(v: ConfigValidator, raw: unknown, at: string): RouteHedgeConfig {
+  const h = v.object(raw, at)
+  v.keys(h, at, ['after', 'fallback'])
+  const after = h.after === 'p95' ? 'p95' : v.duration(h.after, `${at}.after`, 100, 1)
+  return { after, fallbackMs: v.duration(h.fallback, `${at}.fallback`, 100, 1) }
 }

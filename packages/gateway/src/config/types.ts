@@ -99,6 +99,59 @@ export interface UpstreamConfig {
   retries: number
   /** Connection pool per endpoint (`pool: { connections, queueTimeout }`). */
   pool: PoolConfig
+  /**
+   * The retry rule in force: `retry:` when set, else derived from the `retries: N` shorthand
+   * (N + 1 attempts, on connect/reset/timeout only, no backoff, no budget). Absent in configs
+   * built by hand: the shorthand applies.
+   */
+  retry?: RetryConfig
+  /** Per-endpoint circuit breakers; off (undefined) unless `circuitBreaker:` is set. */
+  circuitBreaker?: CircuitBreakerConfig
+}
+
+/** A failure a retry may follow: a connect error, a reset before the response head, a response-head timeout, or an upstream status. */
+export type RetryOn = 'connect' | 'reset' | 'timeout' | number
+
+/** `upstreams.NAME.retry`. */
+export interface RetryConfig {
+  /** Most tries in all, the first included. @default 3 */
+  attempts: number
+  /** Which failures are retried. @default ['connect', 'reset', 'timeout', 502, 503, 504, 429] */
+  on: RetryOn[]
+  /** Exponential backoff with full jitter: wait `random() × min(max, base × 2^(retry−1))`. @default { base: 50 ms, max: 2 s } */
+  backoff: { baseMs: number; maxMs: number }
+  /** Retries (and hedges) ≤ `ratio` × requests over `window`, plus a floor accrued at `minPerSecond`; undefined = no budget. @default { ratio: 0.2, minPerSecond: 5, window: 10 s } */
+  budget: RetryBudgetConfig | undefined
+  /** Longest `Retry-After` waited for; above it the 429/503 goes to the client. @default 10 s */
+  retryAfterCapMs: number
+  /** With every endpoint tried, retry one of them again (true for `retry:`; false for the `retries: N` shorthand). */
+  reuseEndpoints: boolean
+}
+
+/** `upstreams.NAME.retry.budget`. */
+export interface RetryBudgetConfig {
+  /** @default 0.2 */
+  ratio: number
+  /** @default 5 */
+  minPerSecond: number
+  /** @default 10 s */
+  windowMs: number
+}
+
+/** `upstreams.NAME.circuitBreaker`. */
+export interface CircuitBreakerConfig {
+  /** This many failures in a row open an endpoint's circuit. @default 5 */
+  consecutiveFailures: number
+  /** A failure share at least this over `window` (with `minRequests`) opens it. @default 0.5 */
+  failureRatio: number
+  /** @default 10 s */
+  windowMs: number
+  /** @default 20 */
+  minRequests: number
+  /** How long a circuit stays open before half-open trials. @default 5 s */
+  openForMs: number
+  /** Trials admitted while half-open; all must succeed to close. @default 1 */
+  halfOpenRequests: number
 }
 
 /** `upstreams.NAME.pool`. */
@@ -146,6 +199,22 @@ export interface RouteConfig {
   websocket: RouteWebSocketConfig | undefined
   /** Named policies (from `policies:`) run after this route matched, before the shorthand edits. @default [] */
   policies: string[]
+  /** Bound on all tries together (first byte of the response head): 504 `ERR_DEADLINE_EXCEEDED`. @default undefined (none) */
+  deadlineMs?: number
+  /** Send `X-Request-Timeout: <ms left>` upstream on every try (needs `deadline`). @default false */
+  deadlineHeader?: boolean
+  /** Retry POST/PATCH (non-idempotent methods) too, when the body is buffered. @default false */
+  retryNonIdempotent?: boolean
+  /** Hedged requests (idempotent, no body): a second try on another endpoint after a delay. @default undefined (off) */
+  hedge?: RouteHedgeConfig
+}
+
+/** `routes[].hedge`. */
+export interface RouteHedgeConfig {
+  /** Fixed delay before the hedge (ms), or `'p95'`: the first endpoint's observed p95 latency. */
+  after: number | 'p95'
+  /** Delay used for `'p95'` while the endpoint has no latency samples yet. @default 100 ms */
+  fallbackMs: number
 }
 
 /** `routes[].websocket`. */

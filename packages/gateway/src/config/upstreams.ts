@@ -1,6 +1,6 @@
 import type { ConfigObject, ConfigValidator } from '@switchboard/core'
 import type { GatewayRegistry } from '../registry.ts'
-import type { HealthCheckConfig, OutlierDetectionConfig, PoolConfig, UpstreamConfig } from './types.ts'
+import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, PoolConfig, RetryConfig, RetryOn, UpstreamConfig } from './types.ts'
 
 export const DEFAULT_HEALTH: HealthCheckConfig = {
   path: '/',
@@ -24,7 +24,7 @@ export const DEFAULT_OUTLIER: OutlierDetectionConfig = {
 export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, registry: GatewayRegistry): UpstreamConfig {
   const at = `upstreams.${name}`
   const u = v.object(raw, at)
-  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'pool'])
+  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool'])
   let balancer: UpstreamConfig['balancer']
   if (u.balancer === undefined) balancer = { strategy: 'p2c', options: {} }
   else if (typeof u.balancer === 'string') balancer = { strategy: u.balancer, options: {} }
@@ -133,6 +133,7 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
   if (outlierDetection && outlierDetection.maxEjectionMs < outlierDetection.baseEjectionMs) {
     v.fail(`${at}.outlierDetection.maxEjectionTime`, 'a duration at least as long as baseEjectionTime', u.outlierDetection && (u.outlierDetection as ConfigObject).maxEjectionTime)
   }
+  const retries = v.optInteger(u.retries, `${at}.retries`, 0) ?? 1
   return {
     name,
     balancer,
@@ -141,8 +142,66 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
     healthCheck,
     outlierDetection,
     slowStartMs: v.duration(u.slowStart, `${at}.slowStart`, 0),
-    retries: v.optInteger(u.retries, `${at}.retries`, 0) ?? 1,
+    retries,
     pool: parsePool(v, u.pool, `${at}.pool`),
+    retry: u.retry === undefined ? shorthandRetry(retries) : parseRetry(v, u.retry, `${at}.retry`),
+    circuitBreaker: u.circuitBreaker === undefined || u.circuitBreaker === false ? undefined : parseBreaker(v, u.circuitBreaker, `${at}.circuitBreaker`),
+  }
+}
+
+export const DEFAULT_RETRY_ON: RetryOn[] = ['connect', 'reset', 'timeout', 502, 503, 504, 429]
+
+/** What `retries: N` means: N + 1 attempts on connect/reset/timeout only, no backoff, no budget. */
+export function shorthandRetry(retries: number): RetryConfig {
+  return { attempts: retries + 1, on: ['connect', 'reset', 'timeout'], backoff: { baseMs: 0, maxMs: 0 }, budget: undefined, retryAfterCapMs: 0, reuseEndpoints: false }
+}
+
+function parseRetry(v: ConfigValidator, raw: unknown, at: string): RetryConfig {
+  const r = v.object(raw, at)
+  v.keys(r, at, ['attempts', 'on', 'backoff', 'budget', 'retryAfterCap'])
+  let on = DEFAULT_RETRY_ON
+  if (r.on !== undefined) {
+    on = v.list(r.on, `${at}.on`).map((x, i) => {
+      if (x === 'connect' || x === 'reset' || x === 'timeout') return x
+      const n = typeof x === 'string' && /^\d{3}$/.test(x) ? Number(x) : x
+      if (typeof n === 'number' && Number.isInteger(n) && n >= 400 && n <= 599) return n
+      return v.fail(`${at}.on[${i}]`, 'connect, reset, timeout or a 4xx/5xx status', x)
+    })
+  }
+  const b = r.backoff === undefined ? {} : v.object(r.backoff, `${at}.backoff`)
+  v.keys(b, `${at}.backoff`, ['base', 'max'])
+  const backoff = { baseMs: v.duration(b.base, `${at}.backoff.base`, 50, 0), maxMs: v.duration(b.max, `${at}.backoff.max`, 2_000, 0) }
+  if (backoff.maxMs < backoff.baseMs) v.fail(`${at}.backoff.max`, 'a duration at least as long as backoff.base', b.max)
+  let budget: RetryConfig['budget']
+  if (r.budget !== false) {
+    const g = r.budget === undefined || r.budget === true ? {} : v.object(r.budget, `${at}.budget`)
+    v.keys(g, `${at}.budget`, ['ratio', 'minPerSecond', 'window'])
+    budget = {
+      ratio: g.ratio === undefined ? 0.2 : v.number(g.ratio, `${at}.budget.ratio`, { min: 0 }),
+      minPerSecond: g.minPerSecond === undefined ? 5 : v.number(g.minPerSecond, `${at}.budget.minPerSecond`, { min: 0 }),
+      windowMs: v.duration(g.window, `${at}.budget.window`, 10_000, 1_000),
+    }
+  }
+  return {
+    attempts: v.optInteger(r.attempts, `${at}.attempts`, 1) ?? 3,
+    on,
+    backoff,
+    budget,
+    retryAfterCapMs: v.duration(r.retryAfterCap, `${at}.retryAfterCap`, 10_000, 0),
+    reuseEndpoints: true,
+  }
+}
+
+function parseBreaker(v: ConfigValidator, raw: unknown, at: string): CircuitBreakerConfig {
+  const c = raw === true ? {} : v.object(raw, at)
+  v.keys(c, at, ['consecutiveFailures', 'failureRatio', 'window', 'minRequests', 'openFor', 'halfOpenRequests'])
+  return {
+    consecutiveFailures: v.optInteger(c.consecutiveFailures, `${at}.consecutiveFailures`, 1) ?? 5,
+    failureRatio: c.failureRatio === undefined ? 0.5 : v.number(c.failureRatio, `${at}.failureRatio`, { min: Number.MIN_VALUE, max: 1 }),
+    windowMs: v.duration(c.window, `${at}.window`, 10_000, 1),
+    minRequests: v.optInteger(c.minRequests, `${at}.minRequests`, 1) ?? 20,
+    openForMs: v.duration(c.openFor, `${at}.openFor`, 5_000, 1),
+    halfOpenRequests: v.optInteger(c.halfOpenRequests, `${at}.halfOpenRequests`, 1) ?? 1,
   }
 }
 

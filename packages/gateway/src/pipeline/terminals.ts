@@ -1,14 +1,15 @@
 import type { Socket } from 'node:net'
-import { type Exchange, type UpstreamFetchInit, type UpstreamResponse } from '@switchboard/core'
+import { type Exchange, GatewayError, type UpstreamFetchInit, type UpstreamResponse } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
 import { forward, type ForwardResult, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
 import { type TunnelGroup, tunnelUpgrade, type TunnelResult } from '@switchboard/websocket-tunnel'
 import { BODY_LIMIT_STATE } from '@switchboard/policies'
-import type { LimitsConfig } from '../config/types.ts'
+import type { LimitsConfig, RouteConfig } from '../config/types.ts'
 import type { RouteRuntime } from '../runtime/runtime.ts'
 import { basePathOf, type UpstreamRuntime } from '../runtime/upstream.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
-import { callUpstream, type UpstreamCall, type Verdict } from '../upstream/call.ts'
+import { type AttemptContext, callUpstream, type UpstreamCall, type Verdict } from '../upstream/call.ts'
+import { RETRYABLE_STATUS_CODE } from '../upstream/resilience.ts'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
@@ -19,13 +20,18 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
   readonly upstream: UpstreamRuntime
   readonly request: NodeExchange
   readonly retryable: boolean
+  readonly replayable: boolean
+  readonly route: RouteConfig | undefined
+  readonly attempt: AttemptContext = {}
   readonly #limits: LimitsConfig
 
-  constructor(ex: NodeExchange, upstream: UpstreamRuntime, limits: LimitsConfig) {
+  constructor(ex: NodeExchange, upstream: UpstreamRuntime, limits: LimitsConfig, route?: RouteConfig) {
     this.request = ex
     this.upstream = upstream
+    this.route = route
     this.#limits = limits
-    this.retryable = IDEMPOTENT.has(ex.method) && (ex.bufferedBody !== undefined || !ex.hasBody)
+    this.replayable = ex.bufferedBody !== undefined || !ex.hasBody
+    this.retryable = IDEMPOTENT.has(ex.method) && this.replayable
   }
 
   prepare(endpoint: EndpointState): void {
@@ -41,9 +47,10 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
     return forward(ex.req, ex.res, {
       pool,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
-      headers: ex.upstreamHeaderEdits,
+      headers: withDeadline(ex.upstreamHeaderEdits, this.attempt),
       clientIp: ex.peerIp,
-      responseTimeoutMs: timeouts.responseMs,
+      responseTimeoutMs: headWait(timeouts.responseMs, this.attempt),
+      shouldRetry: this.attempt.shouldRetry,
       idleTimeoutMs: timeouts.idleMs,
       body: ex.bufferedBody,
       // A route's body-limit policy can only lower the server's limit (BODY_LIMIT_STATE).
@@ -73,6 +80,9 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
   readonly request: NodeExchange
   readonly retryable: boolean
   readonly pinned: EndpointState | undefined
+  readonly replayable: boolean
+  readonly route: RouteConfig | undefined
+  readonly attempt: AttemptContext = {}
   readonly #init: UpstreamFetchInit | undefined
   readonly #body: Uint8Array | undefined
 
@@ -80,32 +90,39 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
     ex: NodeExchange,
     upstream: UpstreamRuntime,
     init: UpstreamFetchInit | undefined,
-    options: { pinned?: EndpointState; body?: Uint8Array } = {},
+    options: { pinned?: EndpointState; body?: Uint8Array; route?: RouteConfig } = {},
   ) {
     this.request = ex
     this.upstream = upstream
     this.#init = init
     this.pinned = options.pinned
+    this.route = options.route
     this.kind = options.pinned ? 'probe' : 'fetch'
     this.#body = options.body ?? ex.bufferedBody
-    this.retryable = IDEMPOTENT.has(init?.method ?? ex.method) && (this.#body !== undefined || !ex.hasBody)
+    this.replayable = this.#body !== undefined || !ex.hasBody
+    this.retryable = IDEMPOTENT.has(init?.method ?? ex.method) && this.replayable
   }
 
-  send(endpoint: EndpointState, pool: UpstreamPool): Promise<UpstreamResponse> {
+  async send(endpoint: EndpointState, pool: UpstreamPool): Promise<UpstreamResponse> {
     const ex = this.request
     const timeouts = this.upstream.config.timeouts
     const edits = this.#init?.headers
-    return requestUpstream(ex.req, {
+    const res = await requestUpstream(ex.req, {
       pool,
       method: this.#init?.method ?? ex.method,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
-      headers: edits ? { ...ex.upstreamHeaderEdits, ...edits } : ex.upstreamHeaderEdits,
+      headers: withDeadline(edits ? { ...ex.upstreamHeaderEdits, ...edits } : ex.upstreamHeaderEdits, this.attempt),
       clientIp: ex.peerIp,
       body: this.#body,
       trustForwarded: ex.trustForwarded,
-      responseTimeoutMs: timeouts.responseMs,
+      responseTimeoutMs: headWait(timeouts.responseMs, this.attempt),
       idleTimeoutMs: timeouts.idleMs,
     })
+    if (this.attempt.shouldRetry?.(res.status, res.headers)) {
+      res.cancel()
+      throw Object.assign(new GatewayError(res.status, RETRYABLE_STATUS_CODE, `Upstream answered ${res.status}; retrying`), { headers: res.headers })
+    }
+    return res
   }
 
   judge(result: UpstreamResponse): Verdict {
@@ -115,6 +132,150 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
   committed(): boolean {
     return false
   }
+}
+
+/**
+ * One leg of a hedged request: sent with `requestUpstream()` (never written to the client by
+ * itself), abortable when the other leg wins.
+ */
+class HedgeCall implements UpstreamCall<UpstreamResponse> {
+  readonly kind = 'fetch'
+  readonly tried: EndpointState[] = []
+  readonly upstream: UpstreamRuntime
+  readonly request: NodeExchange
+  readonly retryable = true
+  readonly replayable = true
+  readonly route: RouteConfig
+  readonly attempt: AttemptContext = {}
+  readonly #abort = new AbortController()
+  readonly #decided: () => boolean
+
+  constructor(ex: NodeExchange, upstream: UpstreamRuntime, route: RouteConfig, decided: () => boolean) {
+    this.request = ex
+    this.upstream = upstream
+    this.route = route
+    this.#decided = decided
+  }
+
+  prepare(): void {
+    this.request.sendContinue()
+  }
+
+  async send(endpoint: EndpointState, pool: UpstreamPool): Promise<UpstreamResponse> {
+    const ex = this.request
+    const timeouts = this.upstream.config.timeouts
+    const res = await requestUpstream(ex.req, {
+      pool,
+      method: ex.method,
+      target: basePathOf(endpoint.url) + ex.upstreamTarget,
+      headers: withDeadline(ex.upstreamHeaderEdits, this.attempt),
+      clientIp: ex.peerIp,
+      trustForwarded: ex.trustForwarded,
+      responseTimeoutMs: headWait(timeouts.responseMs, this.attempt),
+      idleTimeoutMs: timeouts.idleMs,
+      signal: this.#abort.signal,
+    })
+    if (this.attempt.shouldRetry?.(res.status, res.headers)) {
+      res.cancel()
+      throw Object.assign(new GatewayError(res.status, RETRYABLE_STATUS_CODE, `Upstream answered ${res.status}; retrying`), { headers: res.headers })
+    }
+    return res
+  }
+
+  judge(result: UpstreamResponse): Verdict {
+    return { ok: result.status < 500, status: result.status }
+  }
+
+  /** Nothing is retried once the other leg won or the client saw a byte. */
+  committed(): boolean {
+    return this.#decided() || this.request.res.headersSent || this.request.req.destroyed
+  }
+
+  cancelled(): boolean {
+    return this.#abort.signal.aborted
+  }
+
+  cancel(): void {
+    this.#abort.abort()
+  }
+}
+
+/**
+ * A hedged request: the first leg now, a second on another endpoint after `hedge.after` (when
+ * the retry budget allows); the first response head wins and its body is streamed to the client
+ * with backpressure, the other leg is aborted.
+ */
+async function hedgeToUpstream(ex: NodeExchange, route: RouteRuntime): Promise<void> {
+  const upstream = route.upstream
+  const hedge = route.config.hedge!
+  let winner: HedgeCall | undefined
+  const decided = (): boolean => winner !== undefined
+  const stats = upstream.hedges
+  const response = await new Promise<{ call: HedgeCall; res: UpstreamResponse }>((resolve, reject) => {
+    const legs: HedgeCall[] = []
+    let running = 0
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let firstError: unknown
+    const settleError = (err: unknown): void => {
+      firstError ??= err
+      if (winner || running > 0) return
+      // Hedges race slow answers; a failure is the retry rule's business (it already ran).
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      reject(firstError)
+    }
+    const launch = (call: HedgeCall): void => {
+      legs.push(call)
+      running++
+      callUpstream(call).then(
+        (res) => {
+          running--
+          if (winner) return res.cancel()
+          winner = call
+          if (timer !== undefined) clearTimeout(timer)
+          timer = undefined
+          for (const other of legs) if (other !== call) other.cancel()
+          resolve({ call, res })
+        },
+        (err: unknown) => {
+          running--
+          if (winner || call.cancelled()) return
+          settleError(err)
+        },
+      )
+    }
+    const first = new HedgeCall(ex, upstream, route.config, decided)
+    launch(first)
+    const endpoint = first.tried[0]
+    const p95 = endpoint?.latencyP95Ms
+    const delay = hedge.after === 'p95' ? (p95 !== undefined && Number.isFinite(p95) && p95 > 0 ? p95 : hedge.fallbackMs) : hedge.after
+    timer = setTimeout(() => {
+      timer = undefined
+      if (winner) return
+      const others = upstream.candidates().filter((c) => !first.tried.includes(c))
+      if (others.length > 0 && (!upstream.budget || upstream.budget.tryRetry())) {
+        const second = new HedgeCall(ex, upstream, route.config, decided)
+        second.attempt.hedged = true
+        second.attempt.deadlineAt = first.attempt.deadlineAt
+        second.tried.push(...first.tried)
+        stats.sent++
+        launch(second)
+        // The hedge's endpoint list starts with the first leg's: it only counts its own tries.
+        second.tried.splice(0, first.tried.length)
+      }
+    }, delay)
+  })
+  const { call, res } = response
+  if (call.attempt.hedged) stats.won++
+  const sticky = call.tried.length > 0 ? upstream.balancer.responseHeaders?.(call.tried.at(-1)!, ex) : undefined
+  if (sticky) Object.assign(ex.responseHeaders, sticky)
+  const headers: Record<string, string | string[]> = {}
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = v as string | string[]
+  if (ex.method === 'HEAD' || res.status === 204 || res.status === 304) {
+    res.cancel()
+    return ex.respond(res.status, headers)
+  }
+  await ex.respond(res.status, headers, res.body)
 }
 
 /** A WebSocket upgrade relayed to the route's upstream. */
@@ -171,10 +332,25 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
 
 /** Proxies the exchange to its route's upstream (retries per the upstream's rule). */
 export function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
-  return callUpstream(new ProxyCall(ex, route.upstream, limits)).then(noop)
+  // Hedging needs two responses in hand, so it cannot stream through forward(); response taps
+  // (the cache) only see forward(), so a route with one is not hedged.
+  if (route.config.hedge && IDEMPOTENT.has(ex.method) && !ex.hasBody && !ex.combinedTap()) return hedgeToUpstream(ex, route)
+  return callUpstream(new ProxyCall(ex, route.upstream, limits, route.config)).then(noop)
 }
 
 function noop(): void {}
+
+/** The response-head wait of one try: the upstream's timeout, cut to what the route's deadline leaves. */
+function headWait(responseMs: number, attempt: AttemptContext): number {
+  if (attempt.deadlineAt === undefined) return responseMs
+  return Math.max(1, Math.min(responseMs, attempt.deadlineAt - Date.now()))
+}
+
+/** Header edits plus `X-Request-Timeout: <ms left>` when the route asks for it. */
+function withDeadline(edits: Record<string, string | undefined> | undefined, attempt: AttemptContext): Record<string, string | undefined> | undefined {
+  if (attempt.deadlineAt === undefined || !attempt.deadlineHeader) return edits
+  return { ...edits, 'x-request-timeout': String(Math.max(0, attempt.deadlineAt - Date.now())) }
+}
 
 /** Tunnels a WebSocket upgrade to the route's upstream; `onTunnel` gets the client socket once the tunnel owns it. */
 export async function tunnelToUpstream(
@@ -188,7 +364,7 @@ export async function tunnelToUpstream(
 
 /** `ex.fetchUpstream()` for a matched route: the same call as proxying, returning the response. */
 export function fetchFromUpstream(ex: NodeExchange, route: RouteRuntime, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse> {
-  return callUpstream(new FetchCall(ex, route.upstream, init))
+  return callUpstream(new FetchCall(ex, route.upstream, init, { route: route.config }))
 }
 
 /** A discovery probe to one endpoint, counted in that endpoint's stats and health. */

@@ -3,7 +3,9 @@ import { createEndpoint, type EndpointState } from '@switchboard/balancer'
 import { createHealthChecker, type HealthChangeEvent, type HealthChecker } from '@switchboard/health-checker'
 import { createUpstreamPool, type UpstreamPool } from '@switchboard/proxy-pass'
 import type { GatewayRegistry } from '../registry.ts'
-import type { UpstreamConfig } from '../config/types.ts'
+import type { RetryConfig, UpstreamConfig } from '../config/types.ts'
+import { shorthandRetry } from '../config/upstreams.ts'
+import { CircuitBreakers, RetryBudget } from '../upstream/resilience.ts'
 
 /** Receives health changes and other upstream events. */
 export type UpstreamLog = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void
@@ -18,6 +20,14 @@ export class UpstreamRuntime {
   readonly endpoints: EndpointState[]
   readonly balancer: Balancer
   readonly checker: HealthChecker
+  /** Per-endpoint circuit breakers, when `circuitBreaker:` is set. */
+  readonly breakers: CircuitBreakers | undefined
+  /** Hedged requests of routes on this upstream: hedges sent, and how many of them won. */
+  readonly hedges: { sent: number; won: number } = { sent: 0, won: 0 }
+  /** The retry rule in force (`retry:` or the `retries: N` shorthand). */
+  readonly retry: RetryConfig
+  /** The retry budget, when `retry.budget` is in force. */
+  readonly budget: RetryBudget | undefined
   /** The config serialised: equal keys mean a reload can keep this upstream (pools, health, stats). */
   readonly key: string
   readonly #pools = new Map<EndpointState, UpstreamPool>()
@@ -64,6 +74,19 @@ export class UpstreamRuntime {
           source: event.source,
         }),
     })
+    this.retry = config.retry ?? shorthandRetry(config.retries)
+    this.budget = this.retry.budget && new RetryBudget(this.retry.budget)
+    this.breakers =
+      config.circuitBreaker &&
+      new CircuitBreakers(config.circuitBreaker, (endpoint, from, to, reason) =>
+        log(to === 'open' ? 'warn' : 'info', `upstream ${this.name}: circuit of ${endpoint.url} ${from} → ${to} (${reason})`, {
+          upstream: this.name,
+          endpoint: endpoint.url,
+          circuit: to,
+          from,
+          reason,
+        }),
+      )
     for (const ep of this.endpoints) {
       this.#pools.set(
         ep,
@@ -116,8 +139,15 @@ export class UpstreamRuntime {
   snapshot(): Record<string, unknown>[] {
     return this.endpoints.map((ep) => {
       const pool = this.#pools.get(ep)
-      return { ...ep.toJSON(), pool: pool ? { ...pool.stats(), saturated: pool.saturated } : undefined }
+      const out: Record<string, unknown> = { ...ep.toJSON(), pool: pool ? { ...pool.stats(), saturated: pool.saturated } : undefined }
+      if (this.breakers) out.circuit = this.breakers.snapshot(ep)
+      return out
     })
+  }
+
+  /** Every endpoint's circuit (empty when breakers are off) and the retry budget's counters. */
+  breakerSnapshot(): { circuits: unknown[]; budget: Record<string, number> | undefined; hedges: { sent: number; won: number } } {
+    return { circuits: this.breakers ? this.endpoints.map((ep) => this.breakers!.snapshot(ep)) : [], budget: this.budget?.toJSON(), hedges: { ...this.hedges } }
   }
 
   /** Endpoints whose connection pool is full right now (every connection busy). */

@@ -1,7 +1,21 @@
-import { NoHealthyUpstreamError, type RequestInfo } from '@switchboard/core'
+import { type HeaderRecord, NoHealthyUpstreamError, type RequestInfo } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
 import type { UpstreamPool } from '@switchboard/proxy-pass'
+import type { RouteConfig } from '../config/types.ts'
 import type { UpstreamRuntime } from '../runtime/upstream.ts'
+import { backoffMs, CircuitOpenError, classify, DeadlineExceededError, discardedStatus, retryAfterMs } from './resilience.ts'
+
+/** Per-try settings the interceptors leave for `send` (the status-retry hook, the deadline). */
+export interface AttemptContext {
+  /** Asked with a response head before it reaches the client: true discards it for a retry. */
+  shouldRetry?: (status: number, headers: HeaderRecord) => boolean
+  /** Epoch ms by which the response head must arrive (the route's `deadline`). */
+  deadlineAt?: number
+  /** Send `X-Request-Timeout: <ms left>` upstream. */
+  deadlineHeader?: boolean
+  /** A hedge of a call already counted by the retry budget (its own cost was taken as a retry). */
+  hedged?: boolean
+}
 
 /** How one send to one endpoint went, for stats and health. */
 export interface Verdict {
@@ -34,6 +48,14 @@ export interface UpstreamCall<R> {
   judge(result: R): Verdict
   /** True once the client saw part of the response (or went away): nothing may be retried then. */
   committed(): boolean
+  /** The route the call serves (deadline, `retryNonIdempotent`); absent for probes. */
+  readonly route?: RouteConfig
+  /** Can the body be sent again (none, or buffered)? Independent of the method. @default retryable */
+  readonly replayable?: boolean
+  /** Set by the interceptors before each `send`; calls that honour it declare it. */
+  readonly attempt?: AttemptContext
+  /** True when the call was withdrawn on purpose (a hedge that lost): its failure is not the endpoint's. */
+  cancelled?(): boolean
 }
 
 /** Sends one call; interceptors wrap it. */
@@ -58,20 +80,99 @@ export const sendOnce: UpstreamDispatch = async <R>(call: UpstreamCall<R>): Prom
   const endpoint = call.pinned ?? pick(call)
   if (!endpoint) throw new NoHealthyUpstreamError({ details: { upstream: upstream.name } })
   call.tried.push(endpoint)
+  const breakers = upstream.breakers
+  const trial = breakers !== undefined && !call.pinned && breakers.claim(endpoint)
   call.prepare?.(endpoint)
   const started = endpoint.begin()
   let result: R
   try {
     result = await call.send(endpoint, upstream.pool(endpoint))
   } catch (err) {
-    endpoint.end(started, false)
-    upstream.checker.observe(endpoint, { ok: false })
+    if (call.cancelled?.()) {
+      endpoint.end(started, true)
+      throw err
+    }
+    // A response discarded for a retry is an answer: a 429 is no failure of the endpoint, a 503 is.
+    const discarded = discardedStatus(err)
+    const ok = discarded !== undefined && discarded.status < 500
+    endpoint.end(started, ok)
+    upstream.checker.observe(endpoint, discarded ? { ok, status: discarded.status } : { ok: false })
+    if (breakers && !call.pinned) breakers.record(endpoint, ok, trial)
     throw err
   }
   const verdict = call.judge(result)
   endpoint.end(started, verdict.ok)
   upstream.checker.observe(endpoint, verdict.status === undefined ? { ok: verdict.ok } : { ok: verdict.ok, status: verdict.status })
+  if (breakers && !call.pinned) breakers.record(endpoint, verdict.ok, trial)
   return result
+}
+
+/**
+ * The configured retry rule (`upstreams.X.retry`, or the `retries: N` shorthand) and the route's
+ * `deadline`: failures listed in `retry.on` before any response byte reached the client are sent
+ * again (another endpoint when one is left) after full-jitter backoff or the upstream's
+ * `Retry-After` (up to `retryAfterCap`), while attempts, the retry budget and the deadline allow.
+ */
+export const resilienceInterceptor: UpstreamInterceptor = (next) =>
+  async function resilience<R>(call: UpstreamCall<R>): Promise<R> {
+    const upstream = call.upstream
+    const policy = upstream.retry
+    const route = call.route
+    const attempt = call.attempt
+    // A hedge shares the deadline of the call it hedges (set before it starts).
+    const deadlineAt = route?.deadlineMs !== undefined && attempt ? (attempt.deadlineAt ??= Date.now() + route.deadlineMs) : undefined
+    if (attempt && deadlineAt !== undefined) attempt.deadlineHeader = route?.deadlineHeader
+    const budget = upstream.budget
+    if (!call.pinned && !attempt?.hedged) budget?.request()
+    const allowed = !call.pinned && (call.retryable || (route?.retryNonIdempotent === true && (call.replayable ?? call.retryable)))
+    const statuses = policy.on.some((o) => typeof o === 'number')
+    let tries = 0
+    let wait = 0
+    // May one more try start after waiting `delay` ms? Spends budget when it says yes.
+    const mayRetry = (delay: number): boolean => {
+      if (!allowed || tries >= policy.attempts || call.committed()) return false
+      if (!policy.reuseEndpoints && remaining(call).length === 0) return false
+      if (deadlineAt !== undefined && Date.now() + delay >= deadlineAt) return false
+      return budget ? budget.tryRetry() : true
+    }
+    for (;;) {
+      tries++
+      if (attempt) {
+        attempt.shouldRetry =
+          allowed && statuses
+            ? (status, headers) => {
+                if (!policy.on.includes(status)) return false
+                const after = retryAfterMs(headers)
+                if (after !== undefined && after > policy.retryAfterCapMs) return false
+                const delay = Math.max(after ?? 0, backoffMs(tries, policy.backoff.baseMs, policy.backoff.maxMs))
+                if (!mayRetry(delay)) return false
+                wait = delay
+                return true
+              }
+            : undefined
+      }
+      try {
+        return await next(call)
+      } catch (err) {
+        if (deadlineAt !== undefined && Date.now() >= deadlineAt && classify(err) === 'timeout') {
+          throw new DeadlineExceededError({ cause: err, details: { deadlineMs: route?.deadlineMs, tries } })
+        }
+        if (!discardedStatus(err)) {
+          if (err instanceof NoHealthyUpstreamError || err instanceof CircuitOpenError) throw err
+          const kind = classify(err)
+          if (kind === undefined || !policy.on.includes(kind)) throw err
+          wait = backoffMs(tries, policy.backoff.baseMs, policy.backoff.maxMs)
+          if (!mayRetry(wait)) throw err
+        }
+        if (wait > 0) await sleep(wait)
+        wait = 0
+        if (call.committed()) throw err
+      }
+    }
+  }
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /**
@@ -101,12 +202,24 @@ export function createDispatch(interceptors: readonly UpstreamInterceptor[]): Up
   return dispatch
 }
 
-/** The default chain: retries around one send. */
-export const callUpstream: UpstreamDispatch = createDispatch([retryInterceptor])
+/** The default chain: deadline, retries, budget and breakers around one send. */
+export const callUpstream: UpstreamDispatch = createDispatch([resilienceInterceptor])
 
 function pick<R>(call: UpstreamCall<R>): EndpointState | undefined {
-  const candidates = call.tried.length === 0 ? call.upstream.candidates() : remaining(call)
-  return call.upstream.balancer.pick(candidates, call.request) as EndpointState | undefined
+  const upstream = call.upstream
+  let candidates = call.tried.length === 0 ? upstream.candidates() : remaining(call)
+  // Every endpoint tried already: a retry goes back to one of them.
+  if (candidates.length === 0 && call.tried.length > 0) candidates = upstream.candidates()
+  if (upstream.breakers && candidates.length > 0) {
+    const admitted = upstream.breakers.admit(candidates)
+    if (admitted.length === 0) {
+      // Retrying an endpoint tried before is fine; only when none admits is the circuit the answer.
+      const again = call.tried.length > 0 ? upstream.breakers.admit(upstream.candidates()) : admitted
+      if (again.length === 0) throw new CircuitOpenError({ details: { upstream: upstream.name } })
+      candidates = again
+    } else candidates = admitted
+  }
+  return upstream.balancer.pick(candidates, call.request) as EndpointState | undefined
 }
 
 function remaining<R>(call: UpstreamCall<R>): EndpointState[] {
