@@ -42,6 +42,12 @@ export function decideRateLimit(
   request: RateLimitRequest,
   states: readonly (string | undefined)[],
 ): { result: RateLimitResult; steps: WindowStep[] } {
+  if (request.windows.length === 1) {
+    // One window: the check and the consuming step are the same call (consumption happens only
+    // when the window admits the request), so skip the separate checking pass.
+    const step = stepWindow(request.algorithm, request.windows[0]!, states[0], request.nowMs ?? Date.now(), request.cost ?? 1, true)
+    return { result: { allowed: step.ok, retryAfterMs: step.ok ? 0 : step.result.retryAfterMs, windows: [step.result] }, steps: [step] }
+  }
   const now = request.nowMs ?? Date.now()
   const cost = request.cost ?? 1
   let allowed = true
@@ -176,15 +182,23 @@ export function checkRateLimitRequest(request: RateLimitRequest): void {
   if (typeof request !== 'object' || request === null) throw new TypeError('rateLimit: request must be an object')
   if (!ALGORITHMS.has(request.algorithm)) throw new TypeError(`rateLimit: unknown algorithm ${JSON.stringify(request.algorithm)}`)
   if (!Array.isArray(request.windows) || request.windows.length === 0) throw new TypeError('rateLimit: windows must be a non-empty array')
-  for (const w of request.windows) {
+  // A policy sends the same windows array with every decision: check it once.
+  if (!CHECKED_WINDOWS.has(request.windows)) checkWindows(request.windows)
+  const cost = request.cost ?? 1
+  if (!Number.isSafeInteger(cost) || cost <= 0) throw new RangeError('rateLimit: cost must be a positive integer')
+  if (request.nowMs !== undefined && !Number.isSafeInteger(request.nowMs)) throw new RangeError('rateLimit: nowMs must be an integer')
+}
+
+
+const CHECKED_WINDOWS = new WeakSet<readonly RateLimitWindow[]>()
+
+function checkWindows(windows: readonly RateLimitWindow[]): void {
+  for (const w of windows) {
     if (!Number.isSafeInteger(w.limit) || w.limit <= 0) throw new RangeError('rateLimit: limit must be a positive integer')
     if (!Number.isSafeInteger(w.windowMs) || w.windowMs <= 0) throw new RangeError('rateLimit: windowMs must be a positive integer')
     if (w.burst !== undefined && (!Number.isSafeInteger(w.burst) || w.burst <= 0)) throw new RangeError('rateLimit: burst must be a positive integer')
     // Token buckets count in token×windowMs units; keep them exact in a double (and in Lua).
     if (!Number.isSafeInteger((w.burst ?? w.limit) * w.windowMs * 2)) throw new RangeError('rateLimit: burst × windowMs is too large')
   }
-  const cost = request.cost ?? 1
-  if (!Number.isSafeInteger(cost) || cost <= 0) throw new RangeError('rateLimit: cost must be a positive integer')
-  if (request.nowMs !== undefined && !Number.isSafeInteger(request.nowMs)) throw new RangeError('rateLimit: nowMs must be an integer')
+  CHECKED_WINDOWS.add(windows)
 }
-
