@@ -31,9 +31,26 @@ export interface MemoryStoreOptions {
 }
 
 interface Entry {
-  value: Uint8Array
+  readonly value: Uint8Array
   /** Epoch ms; `Infinity` when the entry never expires. */
   expiresAt: number
+  /** Set for rate-limit state, kept as text (ASCII digits): no encoding on every decision. */
+  readonly text?: string
+}
+
+/** An entry written as text; its bytes are made only if someone reads it with `get()`. */
+class TextEntry implements Entry {
+  readonly text: string
+  expiresAt: number
+  #bytes: Uint8Array | undefined
+  constructor(text: string, expiresAt: number) {
+    this.text = text
+    this.expiresAt = expiresAt
+  }
+  get value(): Uint8Array {
+    this.#bytes ??= textEncoder.encode(this.text)
+    return this.#bytes
+  }
 }
 
 /**
@@ -63,7 +80,7 @@ class MemoryStore implements Store {
     this.#cache = new LRUCache<string, Entry>({
       max: maxEntries,
       maxSize: maxBytes,
-      sizeCalculation: (entry, key) => Math.max(1, entry.value.byteLength + key.length * 2),
+      sizeCalculation: (entry, key) => Math.max(1, (entry.text !== undefined ? entry.text.length : entry.value.byteLength) + key.length * 2),
     })
   }
 
@@ -167,10 +184,14 @@ class MemoryStore implements Store {
     const keys = request.windows.map((_, i) => `${key}#${i}`)
     const states = keys.map((k) => {
       const entry = this.#live(k)
-      return entry === undefined ? undefined : textDecoder.decode(entry.value)
+      return entry === undefined ? undefined : (entry.text ?? textDecoder.decode(entry.value))
     })
     const { result, steps } = decideRateLimit({ ...request, nowMs: request.nowMs ?? this.#now() }, states)
-    steps.forEach((step, i) => this.#write(keys[i]!, textEncoder.encode(step.state), step.ttlMs))
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!
+      const entry = new TextEntry(step.state, this.#now() + step.ttlMs)
+      if (!this.#cache.set(keys[i]!, entry).has(keys[i]!)) this.#cache.delete(keys[i]!)
+    }
     return result
   }
 
