@@ -125,6 +125,17 @@ describe('retries over real sockets', () => {
     expect(only.requests.length).toBe(3)
   })
 
+  it("a route's own retry rule replaces its upstream's", async () => {
+    const only = await upstream((_req, res) => answer(res, 503, 'down'))
+    const raw = simpleConfig([only.url], { upstream: { retry: RETRY } }) as { routes: Array<Record<string, unknown>> }
+    raw.routes.unshift({ name: 'no-retry', match: { path: '/once' }, upstream: 'backend', retry: { attempts: 1 } })
+    const gw = await gateway(raw)
+    expect((await get(`${gw.url}/once`)).status).toBe(503)
+    expect(only.requests.length).toBe(1)
+    expect((await get(`${gw.url}/other`)).status).toBe(503)
+    expect(only.requests.length).toBe(1 + 3)
+  })
+
   it('refused and reset connections are retried on another endpoint', async () => {
     const good = await upstream((_req, res) => answer(res, 200, 'good'))
     const reset = await resetting()

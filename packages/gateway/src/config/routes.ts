@@ -1,10 +1,11 @@
 import type { ConfigValidator } from '@switchboard/core'
 import { policyNames } from './server.ts'
+import { parseRetry } from './upstreams.ts'
 import type { RouteCacheConfig, RouteHedgeConfig, RouteConfig, RouteMatchConfig, RouteWebSocketConfig, UpstreamConfig } from './types.ts'
 
 export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstreams: Record<string, UpstreamConfig>): RouteConfig {
   const r = v.object(raw, at)
-  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge'])
+  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge', 'retry'])
   const name = v.string(r.name, `${at}.name`)
   const m = v.object(r.match, `${at}.match`)
   v.keys(m, `${at}.match`, ['path', 'pathRegex', 'methods', 'method', 'host', 'headers', 'query', 'payload'])
@@ -90,6 +91,7 @@ export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstrea
     cache,
     websocket,
     policies: policyNames(v, r.policies, `${at}.policies`),
+    retry: r.retry === undefined ? undefined : parseRetry(v, r.retry, `${at}.retry`),
     deadlineMs: r.deadline === undefined ? undefined : v.duration(r.deadline, `${at}.deadline`, 0, 1),
     deadlineHeader: r.deadlineHeader === undefined ? false : flag(v, r.deadlineHeader, `${at}.deadlineHeader`),
     retryNonIdempotent: r.retryNonIdempotent === undefined ? false : flag(v, r.retryNonIdempotent, `${at}.retryNonIdempotent`),

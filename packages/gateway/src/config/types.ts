@@ -199,6 +199,8 @@ export interface RouteConfig {
   websocket: RouteWebSocketConfig | undefined
   /** Named policies (from `policies:`) run after this route matched, before the shorthand edits. @default [] */
   policies: string[]
+  /** This route's own retry rule, replacing its upstream's (`upstreams.X.retry`); the upstream's budget still counts. @default the upstream's */
+  retry?: RetryConfig
   /** Bound on all tries together (first byte of the response head): 504 `ERR_DEADLINE_EXCEEDED`. @default undefined (none) */
   deadlineMs?: number
   /** Send `X-Request-Timeout: <ms left>` upstream on every try (needs `deadline`). @default false */

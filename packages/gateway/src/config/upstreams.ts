@@ -156,7 +156,7 @@ export function shorthandRetry(retries: number): RetryConfig {
   return { attempts: retries + 1, on: ['connect', 'reset', 'timeout'], backoff: { baseMs: 0, maxMs: 0 }, budget: undefined, retryAfterCapMs: 0, reuseEndpoints: false }
 }
 
-function parseRetry(v: ConfigValidator, raw: unknown, at: string): RetryConfig {
+export function parseRetry(v: ConfigValidator, raw: unknown, at: string): RetryConfig {
   const r = v.object(raw, at)
   v.keys(r, at, ['attempts', 'on', 'backoff', 'budget', 'retryAfterCap'])
   let on = DEFAULT_RETRY_ON

@@ -116,7 +116,8 @@ export const sendOnce: UpstreamDispatch = async <R>(call: UpstreamCall<R>): Prom
 export const resilienceInterceptor: UpstreamInterceptor = (next) =>
   async function resilience<R>(call: UpstreamCall<R>): Promise<R> {
     const upstream = call.upstream
-    const policy = upstream.retry
+    // A route's own `retry:` replaces its upstream's rule (the upstream's budget still applies).
+    const policy = call.route?.retry ?? upstream.retry
     const route = call.route
     const attempt = call.attempt
     // A hedge shares the deadline of the call it hedges (set before it starts).
