@@ -291,6 +291,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #release: (() => void) | null = null
   #withdraw: (() => void) | null = null
   #sendTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the current client backpressure began (0: not blocked). */
+  #blockedAt = 0
   #headTimer: ReturnType<typeof setTimeout> | undefined
   #sentAt = 0
   #informational = 0
@@ -479,7 +481,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       // sendTimeoutMs.
       controller.pause()
       this.#res.once('drain', (this.#resume ??= this.#onDrain))
-      this.#sendTimer ??= setTimeout(this.#onSendTimeout, this.#options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS)
+      // One timer checks the blocked time, rather than a timer made and cleared at every
+      // backpressure event (thousands on a large download, which Deno's timers made costly).
+      if (this.#blockedAt === 0) this.#blockedAt = Date.now()
+      this.#sendTimer ??= setTimeout(this.#checkSend, this.#options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS)
     }
   }
 
@@ -533,11 +538,16 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   #onDrain = (): void => {
-    if (this.#sendTimer !== undefined) {
-      clearTimeout(this.#sendTimer)
-      this.#sendTimer = undefined
-    }
+    this.#blockedAt = 0
     this.#controller?.resume()
+  }
+
+  #checkSend = (): void => {
+    this.#sendTimer = undefined
+    if (this.#settled || this.#blockedAt === 0) return
+    const left = this.#blockedAt + (this.#options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS) - Date.now()
+    if (left > 0) this.#sendTimer = setTimeout(this.#checkSend, left)
+    else this.#onSendTimeout()
   }
 
   #onSendTimeout = (): void => {

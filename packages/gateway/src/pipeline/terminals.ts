@@ -118,11 +118,7 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
       responseTimeoutMs: headWait(timeouts.responseMs, this.attempt),
       idleTimeoutMs: timeouts.idleMs,
     })
-    if (this.attempt.shouldRetry?.(res.status, res.headers)) {
-      res.cancel()
-      throw Object.assign(new GatewayError(res.status, RETRYABLE_STATUS_CODE, `Upstream answered ${res.status}; retrying`), { headers: res.headers })
-    }
-    return res
+    return discardForRetry(res, this.attempt)
   }
 
   judge(result: UpstreamResponse): Verdict {
@@ -175,11 +171,7 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
       idleTimeoutMs: timeouts.idleMs,
       signal: this.#abort.signal,
     })
-    if (this.attempt.shouldRetry?.(res.status, res.headers)) {
-      res.cancel()
-      throw Object.assign(new GatewayError(res.status, RETRYABLE_STATUS_CODE, `Upstream answered ${res.status}; retrying`), { headers: res.headers })
-    }
-    return res
+    return discardForRetry(res, this.attempt)
   }
 
   judge(result: UpstreamResponse): Verdict {
@@ -372,4 +364,11 @@ export function probeEndpoint(upstream: UpstreamRuntime, ex: Exchange, url: stri
   const pinned = upstream.endpoints.find((e) => e.url === url)
   if (!pinned) return Promise.reject(new Error(`discovery endpoint ${url} is not configured`))
   return callUpstream(new FetchCall(ex as NodeExchange, upstream, undefined, { pinned, body }))
+}
+
+/** A fetched response the retry rule wants to try again is cancelled and reported as retryable. */
+function discardForRetry(res: UpstreamResponse, attempt: AttemptContext): UpstreamResponse {
+  if (!attempt.shouldRetry?.(res.status, res.headers)) return res
+  res.cancel()
+  throw Object.assign(new GatewayError(res.status, RETRYABLE_STATUS_CODE, `Upstream answered ${res.status}; retrying`), { headers: res.headers })
 }
