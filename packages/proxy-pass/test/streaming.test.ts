@@ -92,9 +92,10 @@ describe('streaming', () => {
     expect(await proxy.next()).toEqual({ status: 0, bytesSent: 0, aborted: true, reason: 'client-gone' })
   })
 
-  // Deno only: since commit 985cc61 the test process's RSS grows with the download size on Deno 2.9.6
-  // (~113-140 MB for 300 MB, ~95-110 MB for 100 MB; commit d1da244 stays under 80 MB); cause not found
-  // yet, recorded in the stop-8 closing note. Node 20/24 and Bun still run it.
+  // Deno only: on Deno 2.9.6 this test process's RSS growth now varies widely (55-140 MB for a 300 MB
+  // download, 95-110 MB for 100 MB in failing runs; at d1da244 38-56 MB for 300 MB), so the 80 MB bound
+  // fails about half the time. Not caused by proxy-pass's own code (its current src passes in a d1da244
+  // tree); cause not found yet, recorded in the stop-8 closing note. Node 20/24 and Bun still run it.
   it.skipIf(typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined')('streams a 100 MB download with bounded memory', async () => { // skipped on Deno: RSS regression under investigation (see the comment above)
     const upstream = await httpServer((req, res) => {
       const size = Number(req.url!.slice(1))
