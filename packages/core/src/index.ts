@@ -41,7 +41,7 @@ export type {
   UpstreamResponse,
   ExchangeResponseInfo,
 } from './exchange.ts'
-export { compose, respondWithError, toGatewayError, type ComposeOptions, type ErrorHandler, type Terminal } from './pipeline.ts'
+export { compose, JSON_RESPONSE_HEADERS, respondWithError, toGatewayError, type ComposeOptions, type ErrorHandler, type Terminal } from './pipeline.ts'
 export { definePolicy, type PolicyDefinition, type PolicyContext, type PolicyPhase } from './policy.ts'
 export {
   ConfigValidator,

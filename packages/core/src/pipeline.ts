@@ -19,7 +19,12 @@ export interface ComposeOptions {
   onError?: ErrorHandler
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+/**
+ * Headers of every JSON answer the gateway writes itself (errors, health, admin): never cached.
+ * @example ex.respond(503, { ...JSON_RESPONSE_HEADERS }, err.toBody())
+ */
+export const JSON_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+const JSON_HEADERS = JSON_RESPONSE_HEADERS
 
 /**
  * Composes layers into one handler. Layers run in order on the way in and in reverse on the way

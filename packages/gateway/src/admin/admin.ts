@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import { ForbiddenError, GatewayError, NoRouteError, UnauthorizedError } from '@switchboard/core'
+import { ForbiddenError, GatewayError, NoRouteError, UnauthorizedError, JSON_RESPONSE_HEADERS } from '@switchboard/core'
 import type { AdminConfig } from '../config/types.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
 
@@ -24,7 +24,7 @@ export interface AdminActions {
   setMaintenance(on: boolean | undefined, policy: string | undefined): string[]
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+const JSON_HEADERS = JSON_RESPONSE_HEADERS
 const MAX_ADMIN_BODY = 16 * 1024
 
 /**

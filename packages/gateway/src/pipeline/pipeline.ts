@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net'
+import { noop } from '../transport/socket.ts'
 import {
   compose,
   type Exchange,
   isGatewayError,
   type Middleware,
   NoRouteError,
-  toGatewayError,
-} from '@switchboard/core'
+  toGatewayError, JSON_RESPONSE_HEADERS } from '@switchboard/core'
 import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
@@ -29,7 +29,7 @@ export interface PipelineContext {
 /** One request's way through a runtime: server policies → route → route policies → terminal. */
 export type Pipeline = (ex: NodeExchange) => Promise<void>
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+const JSON_HEADERS = JSON_RESPONSE_HEADERS
 const ROUTE_KEY = 'switchboard.route'
 
 /**
@@ -144,7 +144,6 @@ function lifecycleLayer(hooks: LifecycleHooks[], logger: GatewayLogger): Middlew
   }
 }
 
-function noop(): void {}
 
 function parseJson(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined

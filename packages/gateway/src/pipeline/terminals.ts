@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { noop } from '../transport/socket.ts'
 import { type Exchange, GatewayError, type UpstreamFetchInit, type UpstreamResponse } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
 import { forward, type ForwardResult, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
@@ -330,7 +331,6 @@ export function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: L
   return callUpstream(new ProxyCall(ex, route.upstream, limits, route.config)).then(noop)
 }
 
-function noop(): void {}
 
 /** The response-head wait of one try: the upstream's timeout, cut to what the route's deadline leaves. */
 function headWait(responseMs: number, attempt: AttemptContext): number {

@@ -7,8 +7,7 @@ import {
   HeadersTooLargeError,
   MethodNotAllowedError,
   RequestTimeoutError,
-  ServiceUnavailableError,
-} from '@switchboard/core'
+  ServiceUnavailableError, JSON_RESPONSE_HEADERS } from '@switchboard/core'
 import { isWebSocketUpgrade } from '@switchboard/websocket-tunnel'
 import type { ServerConfig } from '../config/types.ts'
 import { NodeExchange } from './node-exchange.ts'
@@ -46,7 +45,7 @@ function smallDeclaredBody(req: IncomingMessage): boolean {
   return cl === undefined || Number(cl) <= 60 * 1024
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+const JSON_HEADERS = JSON_RESPONSE_HEADERS
 
 /**
  * Creates the `node:http` server: head limits and timeouts, smuggling defences, 100-continue,
@@ -75,7 +74,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
   server.on('checkContinue', (req, res) => void handle(req, res, true))
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
     res.on('error', noop)
-    res.writeHead(417, JSON_HEADERS)
+    res.writeHead(417, { ...JSON_HEADERS })
     res.end(new GatewayError(417, 'ERR_EXPECTATION_FAILED', 'Expectation failed').toBody())
   })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket))
