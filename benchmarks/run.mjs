@@ -4,6 +4,7 @@
 // Usage: node run.mjs [--duration 3s] [--rounds 2] [--only a,b] [--scenarios small,1mib]
 //                     [--connections 50] [--json out.json] [--quick]
 import { execFileSync, spawnSync } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -57,6 +58,20 @@ const contenders = [
     name: 'switchboard-policies', runtime: 'node',
     unavailable: gatewayMissing,
     start: (ctx) => startGateway(ctx, 'switchboard-policies', process.execPath, policiesGatewayYaml(ctx)),
+  },
+  {
+    // Issue 11's budget: api-key auth on every request within 10% CPU per request of the default
+    // pipeline, JWT (verified-token cache) within 20%. wrk sends the credential to this contender only.
+    name: 'switchboard-apikey', runtime: 'node',
+    unavailable: gatewayMissing,
+    headers: { 'x-api-key': BENCH_API_KEY },
+    start: (ctx) => startGateway(ctx, 'switchboard-apikey', process.execPath, authGatewayYaml(ctx, 'apikey')),
+  },
+  {
+    name: 'switchboard-jwt', runtime: 'node',
+    unavailable: gatewayMissing,
+    headers: { authorization: `Bearer ${benchJwt()}` },
+    start: (ctx) => startGateway(ctx, 'switchboard-jwt', process.execPath, authGatewayYaml(ctx, 'jwt')),
   },
   {
     // The gateway as built from an earlier commit (SB_BASELINE_CLI=path/to/cli.js), run side by
@@ -226,7 +241,7 @@ const main = async () => {
       if (!c) continue
       const bad = s.preflight
         ? await s.preflight(c.url).catch((err) => err.message)
-        : s.verify(await request(c.url + s.path, { method: s.method ?? 'GET', body: s.method === 'POST' ? ECHO_PAYLOAD : undefined })
+        : s.verify(await request(c.url + s.path, { method: s.method ?? 'GET', headers: c.headers, body: s.method === 'POST' ? ECHO_PAYLOAD : undefined })
           .catch((err) => ({ status: 0, body: Buffer.from(String(err.message)), headers: {} })))
       if (bad) { c.excluded.set(s.name, `wrong answer: ${bad}`); notes.push(`${name} excluded from ${s.name}: ${bad}`) }
     }
@@ -278,7 +293,7 @@ const main = async () => {
 
 const wrkLoad = (ctx, s, c, durationS, opts) => (s.run
   ? s.run(ctx, { url: c.url, contender: c, durationS, connections: opts.connections })
-  : runWrk({ url: c.url + s.path, durationS, connections: opts.connections, script: s.script, cpu: LOAD_CPU }))
+  : runWrk({ url: c.url + s.path, durationS, connections: opts.connections, script: s.script, cpu: LOAD_CPU, headers: c.headers }))
 
 const measure = async (ctx, s, c, opts) => {
   const pids = c.child ? processTree(c.child.pid) : []
@@ -295,7 +310,7 @@ const measure = async (ctx, s, c, opts) => {
   const rss = c.child ? treePeakRssBytes(after) : Number.NaN
   const originAfter = await originRequests(ctx)
   // The contender must still answer after the load (stock http-proxy stalls for good).
-  const check = await request(c.url + (s.method === 'POST' || s.run ? '/small' : s.path), { timeoutMs: 3000 }).catch(() => ({ status: 0 }))
+  const check = await request(c.url + (s.method === 'POST' || s.run ? '/small' : s.path), { timeoutMs: 3000, headers: c.headers }).catch(() => ({ status: 0 }))
   return {
     requests: r.requests,
     rps: r.rps,
@@ -465,6 +480,36 @@ policies:
   web: { use: cors, origins: [http://127.0.0.1:5173] }
   secure: { use: security-headers }
   office: { use: ip-filter, allow: [127.0.0.0/8, "::1/128"] }
+upstreams:
+  backend:
+    balancer: round-robin
+    targets: [ { url: ${ctx.origin.url} } ]
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: backend
+`
+
+const BENCH_API_KEY = 'bench-key-0123456789abcdef'
+const BENCH_JWT_SECRET = 'bench-jwt-secret-0123456789abcdef-0123456789'
+
+/** An HS256 token for the jwt contender, valid for a day (signed here with node:crypto). */
+function benchJwt() {
+  const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
+  const now = Math.floor(Date.now() / 1000)
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'bench', iss: 'bench', aud: 'api', iat: now, exp: now + 86_400 })}`
+  return `${unsigned}.${createHmac('sha256', BENCH_JWT_SECRET).update(unsigned).digest('base64url')}`
+}
+
+// The default gateway with one authentication policy on every request.
+const authGatewayYaml = (ctx, kind) => `server:
+  host: 127.0.0.1
+  port: __PORT__
+  policies: [auth]
+policies:
+  auth: ${kind === 'apikey'
+    ? `{ use: api-key, header: x-api-key, keys: [{ id: bench, key: ${BENCH_API_KEY} }] }`
+    : `{ use: jwt, secret: ${BENCH_JWT_SECRET}, algorithms: [HS256], issuer: bench, audience: api }`}
 upstreams:
   backend:
     balancer: round-robin
@@ -655,8 +700,8 @@ const originRequests = async (ctx) => {
 }
 
 /** One HTTP/1.1 request on a fresh connection: { status, headers, body: Buffer }. */
-const request = (url, { method = 'GET', body, timeoutMs = 5000 } = {}) => new Promise((resolveRes, reject) => {
-  const req = http.request(url, { method, agent: false, timeout: timeoutMs, headers: body ? { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+const request = (url, { method = 'GET', body, timeoutMs = 5000, headers = {} } = {}) => new Promise((resolveRes, reject) => {
+  const req = http.request(url, { method, agent: false, timeout: timeoutMs, headers: { ...headers, ...(body ? { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) } : {}) } }, (res) => {
     const chunks = []
     res.on('data', (c) => chunks.push(c))
     res.on('end', () => resolveRes({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))

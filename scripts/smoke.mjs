@@ -96,6 +96,20 @@ await check('core pipeline + policies + core/testing', async () => {
   assert(ex.sent?.status === 500 && ex.sent.headers['x-request-id'] === 'id-1', 'error decorated inside the chain')
 })
 
+await check('auth: built-in schemes, api-key through authenticate()', async () => {
+  const { compose } = await import('@switchboard/core')
+  const { createTestExchange } = await import('@switchboard/core/testing')
+  const { authenticate, createApiKeyAuthenticator, builtinAuthPolicies, hashApiKey } = await import('@switchboard/auth')
+  assert(['api-key', 'jwt', 'basic'].every((n) => builtinAuthPolicies.some((p) => p.name === n)), 'built-in auth policy types')
+  const layer = authenticate([createApiKeyAuthenticator({ header: 'x-api-key', keys: [{ id: 'smoke', hash: await hashApiKey('smoke-key-0123456789') }] })])
+  const ok = createTestExchange({ headers: { 'x-api-key': 'smoke-key-0123456789' } })
+  await compose([layer], { terminal: (e) => e.respond(200, {}, 'in') })(ok)
+  assert(ok.sent?.status === 200 && ok.upstreamHeaders['x-auth-subject'] === 'smoke' && ok.upstreamHeaders['x-api-key'] === undefined, 'key accepted, identity set, credential removed')
+  const bad = createTestExchange({ headers: { 'x-api-key': 'wrong' } })
+  await compose([layer], { terminal: (e) => e.respond(200, {}, 'in') })(bad)
+  assert(bad.sent?.status === 401 && bad.sent.headers['www-authenticate'], 'wrong key: 401 with a challenge')
+})
+
 await check('proxy-pass + gateway: proxy a request end to end', async () => {
   const { createGateway, parseConfig } = await import('@switchboard/gateway')
   const upstream = createServer((req, res) => {

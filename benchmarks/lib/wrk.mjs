@@ -3,10 +3,11 @@ import { runCommand } from './proc.mjs'
 
 /**
  * Runs `wrk --latency` against `url` for `durationS` seconds with `connections`
- * connections on one thread, pinned to `cpu`. Returns the parsed report.
+ * connections on one thread, pinned to `cpu`, with extra request `headers`. Returns the parsed report.
  */
-export const runWrk = async ({ url, durationS, connections, script, cpu }) => {
+export const runWrk = async ({ url, durationS, connections, script, cpu, headers }) => {
   const args = ['-t', '1', '-c', String(connections), '-d', `${durationS}s`, '--timeout', '5s', '--latency']
+  for (const [name, value] of Object.entries(headers ?? {})) args.push('-H', `${name}: ${value}`)
   if (script) args.push('-s', script)
   args.push(url)
   const { code, stdout, stderr } = await runCommand('wrk', args, { cpu })

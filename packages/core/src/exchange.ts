@@ -10,6 +10,11 @@ export interface ExchangeRequest {
   readonly path: string
   /** Query part of `target` including `?`, or `''`. */
   readonly query: string
+  /**
+   * `path` normalised (dot segments resolved, unreserved escapes decoded, `//` merged): what routing
+   * and authorization decisions use, so `/public/../private` counts as `/private`.
+   */
+  readonly normalizedPath: string
   /** Lowercase header record; repeated fields are joined (`set-cookie` stays a list). */
   readonly headers: HeaderRecord
   /** Client address. */

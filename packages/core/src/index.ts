@@ -42,6 +42,16 @@ export type {
   ExchangeResponseInfo,
 } from './exchange.ts'
 export { compose, JSON_RESPONSE_HEADERS, respondWithError, toGatewayError, type ComposeOptions, type ErrorHandler, type Terminal } from './pipeline.ts'
+export {
+  DEFAULT_IDENTITY_HEADERS,
+  IDENTITY_STATE,
+  SUBJECT_STATE,
+  CLIENT_STATE,
+  type Identity,
+  type AuthResult,
+  type Authenticator,
+  type IdentityHeaders,
+} from './auth.ts'
 export { definePolicy, type PolicyDefinition, type PolicyContext, type PolicyPhase } from './policy.ts'
 export {
   ConfigValidator,

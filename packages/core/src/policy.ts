@@ -1,3 +1,4 @@
+import type { Authenticator } from './auth.ts'
 import type { Middleware } from './exchange.ts'
 import type { Store } from './store.ts'
 
@@ -40,6 +41,13 @@ export interface PolicyDefinition<O = unknown> {
   parse(raw: Record<string, unknown>, at: string): O
   /** Builds the layer from parsed options. */
   create(options: O, context: PolicyContext): Middleware
+  /**
+   * Present on authentication schemes (`api-key`, `jwt`, `basic`, a plugin's own): builds the
+   * {@link Authenticator} the gateway combines with the route's others ("any one suffices"), skips
+   * on `public: true` routes and runs after the route matched even when listed in
+   * `server.policies`. `create` is then the same scheme as a stand-alone layer.
+   */
+  authenticator?(options: O, context: PolicyContext): Authenticator
 }
 
 /**

@@ -19,6 +19,12 @@ export interface TestExchangeInit {
   target?: string
   /** Lowercase names. @default {} */
   headers?: HeaderRecord
+  /**
+   * `request.normalizedPath`. The gateway computes it with `normalizePath()` from
+   * `@switchboard/matcher`; core cannot, so a test that cares passes it.
+   * @default the path part of `target`, as is
+   */
+  normalizedPath?: string
   /** @default '127.0.0.1' */
   clientIp?: string
   /** How the client reached the gateway. @default 'http' */
@@ -96,6 +102,7 @@ export function createTestExchange(init: TestExchangeInit = {}): TestExchange {
     target,
     path: q === -1 ? target : target.slice(0, q),
     query: q === -1 ? '' : target.slice(q),
+    normalizedPath: init.normalizedPath ?? (q === -1 ? target : target.slice(0, q)),
     headers,
     clientIp: init.clientIp ?? '127.0.0.1',
     protocol: init.protocol ?? 'http',

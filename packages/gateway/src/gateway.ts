@@ -255,13 +255,24 @@ function describeMatch(match: GatewayConfig['routes'][number]['match']): Record<
   return JSON.parse(JSON.stringify(match, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))) as Record<string, unknown>
 }
 
-const SECRET_KEY = /token|secret|password|passwd|key|authorization|credential|cookie/i
+const SECRET_KEY = /token|secret|password|passwd|key|authorization|credential|cookie|hash/i
+/** Sections whose every value is a secret (their names are not). */
+const SECRET_SECTIONS = new Set(['secrets', 'users'])
 
-/** The config as JSON with every value under a secret-looking key replaced. */
+/**
+ * The config as JSON with every value under a secret-looking key replaced, whole subtrees included
+ * (`secrets:`, Basic `users:`, `keys: [{ key | hash }]`, a client's `keyHash`): names stay, values go.
+ */
 function redact(config: GatewayConfig): unknown {
+  const hide = (value: unknown): unknown => {
+    if (value === null || typeof value !== 'object') return '(redacted)'
+    if (Array.isArray(value)) return value.map(hide)
+    return Object.fromEntries(Object.keys(value).map((k) => [k, hide((value as Record<string, unknown>)[k])]))
+  }
   return JSON.parse(
     JSON.stringify(config, (key, value: unknown) => {
       if (value instanceof RegExp) return String(value)
+      if (SECRET_SECTIONS.has(key) && typeof value === 'object' && value !== null) return hide(value)
       if (key && SECRET_KEY.test(key) && (typeof value === 'string' || typeof value === 'number')) return '(redacted)'
       return value
     }),

@@ -34,7 +34,17 @@ export type {
   RetryBudgetConfig,
   CircuitBreakerConfig,
   RouteHedgeConfig,
+  ClientConfig,
+  DocsConfig,
+  ProxyEnvelopeConfig,
+  HostMode,
 } from './config/types.ts'
+export { isSeed004Config, importSeed004Config, seed004ToYaml, SEED004_SERVER, type ImportSeed004Options, type ImportedSeed004Config } from './config/seed004.ts'
+export { loadEnv, parseEnvFile, type LoadEnvOptions } from './config/env-file.ts'
+export { sha256Tag } from './config/clients.ts'
+export { Tenants, parseEnvelope, pathAllowList, TENANT_CHALLENGE } from './pipeline/tenants.ts'
+export { buildOpenApi, createDocs, type DocsHandler, type OpenApiDocument } from './docs/index.ts'
+export { AccessPlan, looseVariant, METHOD_OVERRIDE_HEADERS } from './runtime/access.ts'
 export { createGateway, type Gateway, type GatewayOptions, type GatewayLogger } from './gateway.ts'
 export {
   GatewayRegistry,

@@ -1,5 +1,6 @@
 import { type Balancer, definePolicy, type Exchange, type PolicyDefinition } from '@switchboard/core'
 import { balancerNames, createBalancer, type BalancerFactory } from '@switchboard/balancer'
+import { builtinAuthPolicies } from '@switchboard/auth'
 import { builtinPolicies } from '@switchboard/policies'
 import { type StoreDriverDefinition, storeDriver, storeDriverNames } from '@switchboard/store'
 import type { Store } from '@switchboard/core'
@@ -78,7 +79,7 @@ export class GatewayRegistry {
   readonly plugins: string[] = []
 
   constructor() {
-    for (const definition of builtinPolicies) this.#policies.set(definition.name, definition)
+    for (const definition of [...builtinPolicies, ...builtinAuthPolicies]) this.#policies.set(definition.name, definition)
   }
 
   registerBalancer(name: string, factory: BalancerFactory): void {

@@ -19,6 +19,11 @@ export interface ForwardOptions {
    */
   target?: string
   /**
+   * Method sent upstream (an envelope endpoint such as the gateway's `POST /proxy` sends another).
+   * @default req.method
+   */
+  method?: string
+  /**
    * Headers set on (or, with `undefined`, removed from) the upstream request, applied after every
    * other rule.
    * @default undefined
@@ -218,7 +223,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
       const dispatchOptions: Dispatcher.DispatchOptions = {
         origin: options.pool.origin,
         path: options.target ?? req.url ?? '/',
-        method: req.method ?? 'GET',
+        method: options.method ?? req.method ?? 'GET',
         headers: upstreamHeaders(req.rawHeaders, {
           clientIp,
           proto: options.proto ?? 'http',

@@ -5,6 +5,7 @@ import { validateRoute } from '@switchboard/matcher'
 import { parse as parseYaml } from 'yaml'
 import { GatewayRegistry } from '../registry.ts'
 import { parseAdmin } from './admin.ts'
+import { parseClients, parseDocs, parseProxy, parseSecrets, parseTargets } from './clients.ts'
 import { parseDiscovery } from './discovery.ts'
 import { parseRoute } from './routes.ts'
 import { parseServer } from './server.ts'
@@ -12,7 +13,7 @@ import { parseStore } from './store.ts'
 import type { GatewayConfig, ParseConfigOptions, PolicyInstanceConfig, RouteConfig, UpstreamConfig } from './types.ts'
 import { parseUpstream } from './upstreams.ts'
 
-const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies']
+const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies', 'targets', 'secrets', 'clients', 'proxy', 'docs']
 
 /**
  * Parses YAML (or JSON, which is YAML) config text, expands `${ENV}` in string values, validates it
@@ -49,17 +50,26 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   const server = parseServer(v, root.server)
   const discovery = parseDiscovery(v, root.discovery, registry)
   const upstreams = Object.create(null) as Record<string, UpstreamConfig>
-  const upstreamsRaw = discovery && root.upstreams === undefined ? {} : v.map(root.upstreams, 'upstreams')
+  // With `targets:` (seed 004) or discovery, `upstreams:` may be left out.
+  const tenants = root.clients !== undefined
+  const upstreamsRaw = (discovery || root.targets !== undefined) && root.upstreams === undefined ? {} : v.map(root.upstreams, 'upstreams')
   const names = Object.keys(upstreamsRaw)
-  if (names.length === 0 && !discovery) v.fail('upstreams', 'at least one upstream', upstreamsRaw)
   for (const name of names) {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) v.fail(`upstreams.${name}`, 'an upstream name of letters, digits, _ . -', name)
     upstreams[name] = parseUpstream(v, name, upstreamsRaw[name], registry)
     checkHealthOptions(v, upstreams[name])
   }
+  for (const target of parseTargets(v, root.targets, names)) upstreams[target.name] = target
+  if (Object.keys(upstreams).length === 0 && !discovery) v.fail('upstreams', 'at least one upstream (or a targets: section)', upstreamsRaw)
+  const secrets = parseSecrets(v, root.secrets)
+  const clients = parseClients(v, root.clients, upstreams, secrets)
+  if (tenants && Object.keys(clients).length === 0) v.fail('clients', 'at least one client', root.clients)
+  if (root.proxy !== undefined && !tenants) v.fail('proxy', 'a clients: section (the /proxy envelope serves clients)', root.proxy)
+  const proxy = tenants ? parseProxy(v, root.proxy, server.limits.maxBodyBytes) : undefined
+  const docs = parseDocs(v, root.docs)
   const policies = parsePolicies(v, root.policies, registry)
-  const routesRaw = discovery && root.routes === undefined ? [] : v.list(root.routes, 'routes')
-  if (routesRaw.length === 0 && !discovery) v.fail('routes', 'at least one route (or a discovery: section)', routesRaw)
+  const routesRaw = (discovery || tenants) && root.routes === undefined ? [] : v.list(root.routes, 'routes')
+  if (routesRaw.length === 0 && !discovery && !tenants) v.fail('routes', 'at least one route (or a discovery: or clients: section)', routesRaw)
   const seen = new Set<string>()
   const routes = routesRaw.map((r, i) => {
     const at = `routes[${i}]`
@@ -68,12 +78,32 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
     seen.add(route.name)
     checkRoutePattern(v, at, route)
     checkPolicyRefs(v, `${at}.policies`, route.policies, policies, registry, 'route')
+    const auth = route.policies.find((n) => registry.policy(policies[n].use)?.authenticator !== undefined)
+    if (route.public && auth !== undefined) v.fail(`${at}.public`, `a route without auth policies, or public: false (policies lists ${auth})`, true)
     return route
   })
   checkPolicyRefs(v, 'server.policies', server.policies, policies, registry, 'server')
+  if (proxy) checkPolicyRefs(v, 'proxy.policies', [...proxy.policies], policies, registry, 'route')
   const store = parseStore(v, root.store, registry)
   const admin = parseAdmin(v, root.admin, server.healthPath)
-  return { server, upstreams, routes, store, admin, discovery, plugins, policies, source: { file: options.file } }
+  checkReservedPaths(v, server.healthPath, admin?.path, proxy?.path, docs)
+  return { server, upstreams, routes, store, admin, discovery, plugins, policies, secrets, clients, proxy, docs, source: { file: options.file } }
+}
+
+/** The gateway's own endpoints must not shadow each other. */
+function checkReservedPaths(v: ConfigValidator, health: string, admin: string | undefined, proxy: string | undefined, docs: { path: string; openapiPath: string } | undefined): void {
+  const taken: Array<[string, string]> = [['server.healthPath', health]]
+  if (admin !== undefined) taken.push(['admin.path', admin])
+  const under = (a: string, b: string): boolean => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`)
+  const check = (at: string, path: string): void => {
+    for (const [other, p] of taken) if (under(path, p)) v.fail(at, `a path that does not overlap ${other} (${p})`, path)
+    taken.push([at, path])
+  }
+  if (proxy !== undefined) check('proxy.path', proxy)
+  if (docs) {
+    check('docs.path', docs.path)
+    check('docs.openapiPath', docs.openapiPath)
+  }
 }
 
 function parsePolicies(v: ConfigValidator, raw: unknown, registry: GatewayRegistry): Record<string, PolicyInstanceConfig> {

@@ -5,11 +5,16 @@ import { pathToFileURL } from 'node:url'
 import { ConfigError } from '@switchboard/core'
 import { importLegacyConfig, isLegacyConfig } from '@switchboard/discovery'
 import { GatewayRegistry, type GatewayPlugin } from '../registry.ts'
+import { loadEnv } from './env-file.ts'
 import { parseConfig, parseConfigText } from './index.ts'
+import { importSeed004Config, isSeed004Config } from './seed004.ts'
 import type { GatewayConfig, StoreConfig } from './types.ts'
 
-/** Config file formats the loader reads. */
-export type ConfigFormat = 'auto' | 'switchboard' | 'single-endpoint-router'
+/**
+ * Config file formats the loader reads: ours, SingleEndpointRouter's (seed 000) and
+ * python-api-router's (seed 004: `targets`, `secrets`, `clients`). `auto` tells them apart.
+ */
+export type ConfigFormat = 'auto' | 'switchboard' | 'single-endpoint-router' | 'api-router'
 
 /** Overrides from the command line and the environment, applied after validation. */
 export interface ConfigOverrides {
@@ -23,8 +28,17 @@ export interface ConfigOverrides {
   format?: ConfigFormat
   /** `--endpoints a,b`: extra discovery endpoints for a SingleEndpointRouter config. */
   endpoints?: string[]
-  /** Variables for `${NAME}` expansion. @default process.env */
+  /**
+   * Variables for `${NAME}` expansion; they win over the `.env` file's (see `envFile`).
+   * @default process.env
+   */
   env?: Record<string, string | undefined>
+  /**
+   * `--env-file PATH`: a `.env` file read into the variables (it must exist); `env` wins over it.
+   * Without it, the `.env` in the config file's folder is read when there is one.
+   * @default the `.env` beside the config file
+   */
+  envFile?: string
 }
 
 /** A validated config and the registry its plugins were loaded into. */
@@ -45,17 +59,18 @@ export function readConfigObject(file: string): unknown {
 }
 
 /**
- * Loads a config file in our format or SingleEndpointRouter's (detected when `format` is `auto`):
- * loads its `plugins:` (relative paths from the file's folder, or package names) into a fresh
- * registry, validates everything against it, then applies the overrides. Throws ConfigError
- * naming the file and key path; a plugin that fails to load is a ConfigError at `plugins[i]`.
+ * Loads a config file in our format, SingleEndpointRouter's or python-api-router's (detected when
+ * `format` is `auto`): reads the variables for `${NAME}` from the environment over the `.env`
+ * beside the file (or `overrides.envFile`), loads its `plugins:` (relative paths from the file's
+ * folder, or package names) into a fresh registry, validates everything against it, then applies
+ * the overrides. Every call re-reads the files, so a reload sees an edited `.env` too. Throws
+ * ConfigError naming the file and key path; a plugin that fails to load is a ConfigError at `plugins[i]`.
  * @example const { config, registry } = await loadConfigFile('gw.yaml', { port: process.env.PORT })
  */
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}): Promise<LoadedConfig> {
   const raw = readConfigObject(file)
-  const format = overrides.format ?? 'auto'
-  const legacy = format === 'single-endpoint-router' || (format === 'auto' && isLegacyConfig(raw))
-  const object = legacy ? importLegacyConfig(raw, { file, fallbackEndpoints: overrides.endpoints }) : raw
+  const env = loadEnv({ configFile: file, envFile: overrides.envFile, env: overrides.env })
+  const object = importForeign(raw, file, overrides)
   const registry = new GatewayRegistry()
   const plugins = typeof object === 'object' && object !== null ? (object as { plugins?: unknown }).plugins : undefined
   if (Array.isArray(plugins)) {
@@ -63,7 +78,7 @@ export async function loadConfigFile(file: string, overrides: ConfigOverrides = 
       if (typeof plugins[i] === 'string') await loadPlugin(registry, plugins[i] as string, file, `plugins[${i}]`)
     }
   }
-  const config = parseConfig(object, { file, registry, env: overrides.env })
+  const config = parseConfig(object, { file, registry, env })
   try {
     applyOverrides(config, overrides)
   } catch (err) {
@@ -97,6 +112,16 @@ export function parseStoreFlag(value: string): StoreConfig {
 }
 
 let generation = 0
+
+/** The object in our format: as read, or imported from a seed's format (`format`, or detected under `auto`). */
+function importForeign(raw: unknown, file: string, overrides: ConfigOverrides): unknown {
+  const format = overrides.format ?? 'auto'
+  if (format === 'single-endpoint-router' || (format === 'auto' && isLegacyConfig(raw))) {
+    return importLegacyConfig(raw, { file, fallbackEndpoints: overrides.endpoints })
+  }
+  if (format === 'api-router' || (format === 'auto' && isSeed004Config(raw))) return importSeed004Config(raw, { file })
+  return raw
+}
 
 async function loadPlugin(registry: GatewayRegistry, specifier: string, file: string, at: string): Promise<void> {
   const base = dirname(resolve(file))

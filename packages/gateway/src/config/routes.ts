@@ -5,7 +5,7 @@ import type { RouteCacheConfig, RouteHedgeConfig, RouteConfig, RouteMatchConfig,
 
 export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstreams: Record<string, UpstreamConfig>): RouteConfig {
   const r = v.object(raw, at)
-  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge', 'retry'])
+  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge', 'retry', 'public'])
   const name = v.string(r.name, `${at}.name`)
   const m = v.object(r.match, `${at}.match`)
   v.keys(m, `${at}.match`, ['path', 'pathRegex', 'methods', 'method', 'host', 'headers', 'query', 'payload'])
@@ -96,6 +96,7 @@ export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstrea
     deadlineHeader: r.deadlineHeader === undefined ? false : flag(v, r.deadlineHeader, `${at}.deadlineHeader`),
     retryNonIdempotent: r.retryNonIdempotent === undefined ? false : flag(v, r.retryNonIdempotent, `${at}.retryNonIdempotent`),
     hedge: r.hedge === undefined || r.hedge === false ? undefined : parseHedge(v, r.hedge, `${at}.hedge`),
+    public: r.public === undefined ? false : flag(v, r.public, `${at}.public`),
   }
 }
 

@@ -3,7 +3,7 @@ import type { ServerConfig } from './types.ts'
 
 export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
   const s = raw === undefined ? {} : v.object(raw, 'server')
-  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies'])
+  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies', 'publicPaths'])
   const l = s.limits === undefined ? {} : v.object(s.limits, 'server.limits')
   v.keys(l, 'server.limits', ['maxHeaderBytes', 'maxHeaderCount', 'headersTimeout', 'bodyIdleTimeout', 'sendTimeout', 'maxBodySize', 'maxRequestBodySize'])
   const healthPath = v.optString(s.healthPath, 'server.healthPath') ?? '/health'
@@ -25,7 +25,18 @@ export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
     },
     policies: policyNames(v, s.policies, 'server.policies'),
     trustedProxies: parseCidrs(v, s.trustedProxies, 'server.trustedProxies'),
+    publicPaths: parsePublicPaths(v, s.publicPaths, 'server.publicPaths'),
   }
+}
+
+/** Paths exempt from authentication: exact (`/status`) or a subtree (`/assets/*`), compared with the normalised path. */
+function parsePublicPaths(v: ConfigValidator, raw: unknown, at: string): string[] {
+  if (raw === undefined) return []
+  return v.list(raw, at).map((x, i) => {
+    const s = v.string(x, `${at}[${i}]`)
+    if (!/^\/[^*?#\s]*(?:\/\*)?$/.test(s)) v.fail(`${at}[${i}]`, 'a path (/status) or a subtree (/assets/*)', s)
+    return s
+  })
 }
 
 /** A list of policy instance names (checked against `policies:` by the caller). */

@@ -42,6 +42,8 @@ export interface ServerConfig {
    * extended; from anyone else those headers are dropped and the gateway sets its own. @default []
    */
   trustedProxies: string[]
+  /** Paths no authentication applies to, on any route: exact (`/status`) or a subtree (`/assets/*`), matched against the normalised path. @default [] */
+  publicPaths: string[]
 }
 
 /** Upstream timeouts (`upstreams.NAME.timeouts`). */
@@ -107,6 +109,63 @@ export interface UpstreamConfig {
   retry?: RetryConfig
   /** Per-endpoint circuit breakers; off (undefined) unless `circuitBreaker:` is set. */
   circuitBreaker?: CircuitBreakerConfig
+  /**
+   * The `Host` sent upstream: `preserve` (the client's, the contract's default), `upstream` (the
+   * target URL's own host, what a third-party API needs; the default for `targets:` entries), or a
+   * literal host name. Absent in configs built by hand: `preserve`.
+   */
+  host?: HostMode
+  /** Headers set on every request to this upstream unless the request sets them (`targets.NAME.defaultHeaders`). */
+  defaultHeaders?: Record<string, string>
+}
+
+/** `upstreams.NAME.host`: `preserve`, `upstream`, or `{ literal: 'api.example.com' }`. */
+export type HostMode = 'preserve' | 'upstream' | { readonly literal: string }
+
+/**
+ * `clients.NAME` (seed 004): a tenant with its own key, sent to one target with a secret the
+ * gateway injects, limited to some methods and paths.
+ */
+export interface ClientConfig {
+  readonly name: string
+  /** `sha256:<hex>` of the client's key (`key:` values are hashed at load, so the config holds no usable secret). */
+  readonly keyHash: string
+  /** True when the client has neither `key` nor `keyHash` and authenticates with its own name (seed 004; a warning at start). */
+  readonly nameIsKey: boolean
+  /** The upstream (a `targets:` entry or an `upstreams:` one) its requests go to. */
+  readonly target: string
+  /** Name of the `secrets:` entry injected as `Authorization` upstream, if any. */
+  readonly authHeaderRef: string | undefined
+  /** Upper-case methods; empty = any. */
+  readonly allowedMethods: readonly string[]
+  /** Exact paths or globs, matched against the normalised path; empty = any. */
+  readonly allowedPaths: readonly string[]
+  /** Bounds the wait for the response head and any silence inside the body (not a stream's total length). */
+  readonly timeoutMs: number | undefined
+  /** Identity headers sent upstream for this client; none unless configured (`identityHeaders:`). */
+  readonly identityHeaders: { readonly subject?: string; readonly method?: string; readonly client?: string } | false
+}
+
+/** `docs:`: an API reference page and its OpenAPI 3.1 document, served by the gateway. */
+export interface DocsConfig {
+  /** The page. @default '/docs' */
+  readonly path: string
+  /** The OpenAPI document. @default '/openapi.json' */
+  readonly openapiPath: string
+  /** `info.title` of the document. @default 'Switchboard gateway' */
+  readonly title: string
+}
+
+/** `proxy:`: the `POST /proxy` envelope endpoint for `clients:`. */
+export interface ProxyEnvelopeConfig {
+  /** @default '/proxy' */
+  readonly path: string
+  /** Largest envelope read. @default server.limits.maxBodyBytes */
+  readonly maxBodyBytes: number
+  /** Clients may also call their target's paths on the gateway directly (passthrough), for requests no route claims. @default true */
+  readonly passthrough: boolean
+  /** Named policies run for tenant requests (envelope and passthrough) once the client is known: a rate limit keyed by `client`, say. @default [] */
+  readonly policies: readonly string[]
 }
 
 /** A failure a retry may follow: a connect error, a reset before the response head, a response-head timeout, or an upstream status. */
@@ -209,6 +268,8 @@ export interface RouteConfig {
   retryNonIdempotent?: boolean
   /** Hedged requests (idempotent, no body): a second try on another endpoint after a delay. @default undefined (off) */
   hedge?: RouteHedgeConfig
+  /** No authentication on this route, even when `server.policies` has auth policies (`public: true`). @default false */
+  public?: boolean
 }
 
 /** `routes[].hedge`. */
@@ -257,6 +318,14 @@ export interface GatewayConfig {
   plugins: string[]
   /** Named policy instances (`policies.NAME: { use: TYPE, ...options }`), options already parsed. */
   policies: Record<string, PolicyInstanceConfig>
+  /** `secrets.NAME`: values (already `${ENV}`-expanded) the gateway injects upstream; never shown. */
+  secrets: Record<string, string>
+  /** `clients.NAME` (seed 004 tenants). Empty without a `clients:` section. */
+  clients: Record<string, ClientConfig>
+  /** The `/proxy` envelope, present when `clients:` is. */
+  proxy: ProxyEnvelopeConfig | undefined
+  /** The `/docs` page, when enabled. */
+  docs: DocsConfig | undefined
   /** Where the config came from (for reload and relative paths). */
   source: { file: string | undefined }
 }

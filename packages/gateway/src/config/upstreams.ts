@@ -1,5 +1,6 @@
 import type { ConfigObject, ConfigValidator } from '@switchboard/core'
 import type { GatewayRegistry } from '../registry.ts'
+import { parseHeaderMap, parseHostMode } from './clients.ts'
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, PoolConfig, RetryConfig, RetryOn, UpstreamConfig } from './types.ts'
 
 export const DEFAULT_HEALTH: HealthCheckConfig = {
@@ -24,7 +25,7 @@ export const DEFAULT_OUTLIER: OutlierDetectionConfig = {
 export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, registry: GatewayRegistry): UpstreamConfig {
   const at = `upstreams.${name}`
   const u = v.object(raw, at)
-  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool'])
+  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool', 'host', 'defaultHeaders'])
   let balancer: UpstreamConfig['balancer']
   if (u.balancer === undefined) balancer = { strategy: 'p2c', options: {} }
   else if (typeof u.balancer === 'string') balancer = { strategy: u.balancer, options: {} }
@@ -146,6 +147,8 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
     pool: parsePool(v, u.pool, `${at}.pool`),
     retry: u.retry === undefined ? shorthandRetry(retries) : parseRetry(v, u.retry, `${at}.retry`),
     circuitBreaker: u.circuitBreaker === undefined || u.circuitBreaker === false ? undefined : parseBreaker(v, u.circuitBreaker, `${at}.circuitBreaker`),
+    host: u.host === undefined ? 'preserve' : parseHostMode(v, u.host, `${at}.host`),
+    defaultHeaders: u.defaultHeaders === undefined ? undefined : parseHeaderMap(v, u.defaultHeaders, `${at}.defaultHeaders`),
   }
 }
 
@@ -205,11 +208,14 @@ function parseBreaker(v: ConfigValidator, raw: unknown, at: string): CircuitBrea
   }
 }
 
+/** `pool:` defaults: 128 connections per endpoint, 1 s in the queue. */
+export const DEFAULT_POOL: PoolConfig = Object.freeze({ connections: 128, queueTimeoutMs: 1_000 })
+
 function parsePool(v: ConfigValidator, raw: unknown, at: string): PoolConfig {
   const p = raw === undefined ? {} : v.object(raw, at)
   v.keys(p, at, ['connections', 'queueTimeout'])
   return {
-    connections: v.optInteger(p.connections, `${at}.connections`, 1) ?? 128,
-    queueTimeoutMs: v.duration(p.queueTimeout, `${at}.queueTimeout`, 1_000, 1),
+    connections: v.optInteger(p.connections, `${at}.connections`, 1) ?? DEFAULT_POOL.connections,
+    queueTimeoutMs: v.duration(p.queueTimeout, `${at}.queueTimeout`, DEFAULT_POOL.queueTimeoutMs, 1),
   }
 }

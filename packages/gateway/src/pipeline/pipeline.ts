@@ -1,16 +1,22 @@
 import type { Socket } from 'node:net'
 import { noop } from '../transport/socket.ts'
 import {
+  BadRequestError,
   compose,
   type Exchange,
   isGatewayError,
+  JSON_RESPONSE_HEADERS,
   type Middleware,
   NoRouteError,
-  toGatewayError, JSON_RESPONSE_HEADERS } from '@switchboard/core'
+  toGatewayError,
+} from '@switchboard/core'
+import { normalizePath } from '@switchboard/matcher'
 import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
+import { looseVariant, METHOD_OVERRIDE_HEADERS } from '../runtime/access.ts'
+import { Tenants } from './tenants.ts'
 import { fetchFromUpstream, proxyToUpstream, tunnelToUpstream } from './terminals.ts'
 
 /** What the pipeline needs from the gateway that holds it. */
@@ -57,6 +63,11 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const discovery = runtime.discovery ? compose([runtime.discovery.discovery.middleware()], { onError }) : undefined
   const admin = config.admin
   const trusted = runtime.trusted
+  const docs = runtime.docs
+  const tenants = Object.keys(config.clients).length > 0 ? new Tenants(config, runtime.upstreams, ctx.logger, runtime.tenantLayers, onError) : undefined
+  const identityHeaders = runtime.access.identityHeaders
+  const unmatchedAuth = runtime.unmatchedAuth
+  const notFound = (): Promise<void> => Promise.reject(new NoRouteError())
 
   async function router(exchange: Exchange): Promise<void> {
     const ex = exchange as NodeExchange
@@ -64,6 +75,10 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     const path = ex.normalizedPath
     if (path === config.server.healthPath && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return health(ex)
     if (admin && !ex.upgrade && (path === admin.path || path.startsWith(`${admin.path}/`))) return ctx.admin(ex, path.slice(admin.path.length))
+    if (docs && !ex.upgrade && docs.matches(path)) return docs.serve(ex)
+    // Identity headers come from the gateway only: whatever a client sent under those names is dropped.
+    for (const name of identityHeaders) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
+    if (tenants !== undefined && path === tenants.envelopePath && !ex.upgrade) return tenants.envelope(ex)
     const input = { method: ex.method, path, query: ex.request.query, host: ex.req.headers.host, headers: ex.req.headers, body: undefined as unknown }
     let match = runtime.matcher.match(input)
     if (!ex.upgrade && runtime.matcher.needsBody(input)) {
@@ -71,12 +86,32 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
       input.body = ex.body = parseJson(bytes)
       match = runtime.matcher.match(input)
     }
-    if (!match) {
+    const route = match?.route.data
+    // An origin that decodes `%2F` (or `%5C`) would see another path than the one routed here:
+    // refuse when decoding it would pick another route (or none).
+    if (path.includes('%2F') || path.includes('%5C')) {
+      const decoded = normalizePath(path.replace(/%2F|%5C/g, '/'))
+      if (decoded === undefined || runtime.matcher.match({ ...input, path: decoded })?.route.data !== route) {
+        throw new BadRequestError({ message: 'An encoded slash in this path would change how it is routed' })
+      }
+    }
+    // `/PRIVATE/x`, `/private./x`, `/private;x/y` may be `/private/x` to the origin: when such a
+    // variant reaches a route (or discovery) without authentication while the plain path would need
+    // it, nothing answers.
+    if (runtime.mixedAccess && !route?.protected) {
+      const loose = looseVariant(path)
+      if (loose !== path && runtime.matcher.match({ ...input, path: loose })?.route.data.protected) throw new NoRouteError()
+    }
+    if (!match || !route) {
       // Seed 000: nothing claims it, so try the endpoints in order and remember the winner.
       if (discovery && !ex.upgrade) return discovery(ex)
+      // Seed 004: a client calling its target's path on the gateway directly.
+      if (tenants?.passthrough) return tenants.passthroughRequest(ex)
+      // With server-wide authentication, an unknown path asks for credentials first (no route map for strangers).
+      if (unmatchedAuth) return unmatchedAuth(ex, notFound)
       throw new NoRouteError()
     }
-    const route = match.route.data
+    if (route.protected) for (const name of METHOD_OVERRIDE_HEADERS) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     ex.route = { name: route.config.name, params: match.params }
     ex.state.set(ROUTE_KEY, route)
     ex.fetcher = (e, init) => fetchFromUpstream(e, route, init)

@@ -44,11 +44,12 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
 
   send(endpoint: EndpointState, pool: UpstreamPool): Promise<ForwardResult> {
     const ex = this.request
-    const timeouts = this.upstream.config.timeouts
+    const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
     return forward(ex.req, ex.res, {
       pool,
+      method: ex.upstreamMethod,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
-      headers: withDeadline(ex.upstreamHeaderEdits, this.attempt),
+      headers: withDeadline(this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers), this.attempt),
       clientIp: ex.peerIp,
       responseTimeoutMs: headWait(timeouts.responseMs, this.attempt),
       shouldRetry: this.attempt.shouldRetry,
@@ -106,13 +107,14 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
 
   async send(endpoint: EndpointState, pool: UpstreamPool): Promise<UpstreamResponse> {
     const ex = this.request
-    const timeouts = this.upstream.config.timeouts
+    const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
     const edits = this.#init?.headers
+    const base = this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers)
     const res = await requestUpstream(ex.req, {
       pool,
-      method: this.#init?.method ?? ex.method,
+      method: this.#init?.method ?? ex.upstreamMethod ?? ex.method,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
-      headers: withDeadline(edits ? { ...ex.upstreamHeaderEdits, ...edits } : ex.upstreamHeaderEdits, this.attempt),
+      headers: withDeadline(edits ? { ...base, ...edits } : base, this.attempt),
       clientIp: ex.peerIp,
       body: this.#body,
       trustForwarded: ex.trustForwarded,
@@ -160,12 +162,12 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
 
   async send(endpoint: EndpointState, pool: UpstreamPool): Promise<UpstreamResponse> {
     const ex = this.request
-    const timeouts = this.upstream.config.timeouts
+    const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
     const res = await requestUpstream(ex.req, {
       pool,
-      method: ex.method,
+      method: ex.upstreamMethod ?? ex.method,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
-      headers: withDeadline(ex.upstreamHeaderEdits, this.attempt),
+      headers: withDeadline(this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers), this.attempt),
       clientIp: ex.peerIp,
       trustForwarded: ex.trustForwarded,
       responseTimeoutMs: headWait(timeouts.responseMs, this.attempt),
@@ -305,7 +307,7 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
       clientIp: ex.peerIp,
       connectTimeoutMs: this.upstream.config.timeouts.connectMs,
       handshakeTimeoutMs: this.upstream.config.timeouts.responseMs,
-      headers: ex.upstreamHeaderEdits,
+      headers: this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers) as Record<string, string | undefined> | undefined,
       maxMessageBytes: ws?.maxMessageBytes,
       idleTimeoutMs: ws?.idleTimeoutMs,
       pingIntervalMs: ws?.pingIntervalMs,

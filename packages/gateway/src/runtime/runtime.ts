@@ -4,7 +4,10 @@ import { createDiscovery, type Discovery, type StatusPattern } from '@switchboar
 import { createHttpCache, type HttpCache } from '@switchboard/cache'
 import { headers, rewrite } from '@switchboard/policies'
 import type { GatewayConfig, RouteConfig, StoreConfig, UpstreamConfig } from '../config/types.ts'
+import { DEFAULT_POOL } from '../config/upstreams.ts'
 import type { GatewayRegistry, LifecycleHooks, ReloadSummary } from '../registry.ts'
+import { createDocs, type DocsHandler } from '../docs/index.ts'
+import { AccessPlan } from './access.ts'
 import { UpstreamRuntime } from './upstream.ts'
 
 /** Log sink: one structured line per event. */
@@ -15,6 +18,8 @@ export interface RouteRuntime {
   readonly config: RouteConfig
   readonly upstream: UpstreamRuntime
   readonly layers: readonly Middleware[]
+  /** True when the route authenticates (its own or the server's auth policies, and not `public`). */
+  readonly protected: boolean
 }
 
 /** What building a runtime needs besides the config. */
@@ -51,6 +56,16 @@ export class Runtime {
   readonly discovery: { readonly discovery: Discovery; readonly upstream: UpstreamRuntime; readonly store: Store } | undefined
   /** True for addresses in `server.trustedProxies`; undefined when none are configured. */
   readonly trusted: ((ip: string) => boolean) | undefined
+  /** Where authentication goes, and which identity headers clients may not send. */
+  readonly access: AccessPlan
+  /** The server's authentication for requests no route claims (401 before 404), when it has auth policies. */
+  readonly unmatchedAuth: Middleware | undefined
+  /** True when some routes authenticate and others do not (path-variant checks are needed then). */
+  readonly mixedAccess: boolean
+  /** Layers of `proxy.policies`, run for tenant requests (`clients:`) once the client is known. */
+  readonly tenantLayers: readonly Middleware[]
+  /** `/docs` and `/openapi.json`, when `docs:` is set. */
+  readonly docs: DocsHandler | undefined
   /** Requests started on this runtime and not finished. */
   active = 0
   readonly #ownsStore: boolean
@@ -67,6 +82,8 @@ export class Runtime {
     store: Store
     ownsStore: boolean
     discovery: Runtime['discovery']
+    access: AccessPlan
+    tenantLayers: Middleware[]
   }) {
     this.config = init.config
     this.registry = init.registry
@@ -79,6 +96,13 @@ export class Runtime {
     this.store = init.store
     this.#ownsStore = init.ownsStore
     this.discovery = init.discovery
+    this.access = init.access
+    this.tenantLayers = init.tenantLayers
+    this.docs = init.config.docs ? createDocs(init.config) : undefined
+    const serverAuth = init.access.serverAuthenticators
+    this.unmatchedAuth = serverAuth.length > 0 ? init.access.layer(serverAuth) : undefined
+    const kinds = new Set([...init.routes.values()].map((r) => r.protected))
+    this.mixedAccess = kinds.size > 1 || (kinds.has(true) && init.discovery !== undefined)
     const proxies = init.config.server.trustedProxies
     this.trusted = proxies.length > 0 ? createIpMatcher(proxies) : undefined
   }
@@ -108,10 +132,12 @@ export class Runtime {
     const { registry, logger } = deps
     const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store)
     const store = deps.store ?? (sameStore ? previous.store : await registry.createStore(config.store))
+    const context = (name: string) => ({ name, log: logger, store })
     const policy = (name: string): Middleware => {
       const instance = config.policies[name]
-      return registry.policy(instance.use)!.create(instance.options, { name, log: logger, store })
+      return registry.policy(instance.use)!.create(instance.options, context(name))
     }
+    const access = new AccessPlan(config, registry, logger, context)
     const upstreams = new Map<string, UpstreamRuntime>()
     const log = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>): void => logger(level, message, fields)
     for (const name of Object.keys(config.upstreams)) {
@@ -122,7 +148,9 @@ export class Runtime {
     const caches: HttpCache[] = []
     const routes = new Map<string, RouteRuntime>()
     for (const route of config.routes) {
-      const layers: Middleware[] = [...(deps.routePolicies ?? []), ...route.policies.map(policy)]
+      const authenticators = access.routeAuthenticators(route)
+      const layers: Middleware[] = [...(deps.routePolicies ?? [])]
+      for (const name of access.order(route)) layers.push(name === null ? access.layer(authenticators) : policy(name))
       // Shorthand keys are the built-in policies, run after the named ones.
       if (route.requestHeaders || route.responseHeaders) layers.push(headers({ request: route.requestHeaders, response: route.responseHeaders }))
       if (route.rewrite) layers.push(rewrite(route.rewrite))
@@ -137,7 +165,7 @@ export class Runtime {
         caches.push(cache)
         layers.push(cache.middleware())
       }
-      routes.set(route.name, { config: route, upstream: upstreams.get(route.upstream)!, layers })
+      routes.set(route.name, { config: route, upstream: upstreams.get(route.upstream)!, layers, protected: authenticators.length > 0 })
     }
     const matcher = createMatcher(
       config.routes.map((r) => ({ name: r.name, priority: r.priority, match: { ...r.match }, data: routes.get(r.name)! })),
@@ -150,10 +178,12 @@ export class Runtime {
       routes,
       upstreams,
       caches,
-      serverPolicies: config.server.policies.map(policy),
+      serverPolicies: config.server.policies.filter((n) => !access.isAuth(n)).map(policy),
       store,
       ownsStore: deps.store === undefined,
       discovery,
+      access,
+      tenantLayers: (config.proxy?.policies ?? []).map(policy),
     })
     for (const u of runtime.allUpstreams()) u.start()
     return runtime
@@ -245,7 +275,7 @@ async function buildDiscovery(
     outlierDetection: undefined,
     slowStartMs: 0,
     retries: 0,
-    pool: { connections: 128, queueTimeoutMs: 1_000 },
+    pool: DEFAULT_POOL,
   }
   const key = JSON.stringify(upstreamConfig)
   const upstream = old && old.upstream.key === key ? old.upstream : new UpstreamRuntime(upstreamConfig, log, deps.registry)

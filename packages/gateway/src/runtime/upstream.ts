@@ -30,6 +30,8 @@ export class UpstreamRuntime {
   readonly budget: RetryBudget | undefined
   /** The config serialised: equal keys mean a reload can keep this upstream (pools, health, stats). */
   readonly key: string
+  /** `Host` sent to each endpoint, when `host:` is not `preserve`. */
+  readonly #hosts: Map<EndpointState, string> | undefined
   readonly #pools = new Map<EndpointState, UpstreamPool>()
   #started = false
   #closed: Promise<void> | undefined
@@ -74,6 +76,8 @@ export class UpstreamRuntime {
           source: event.source,
         }),
     })
+    const host = config.host ?? 'preserve'
+    this.#hosts = host === 'preserve' ? undefined : new Map(this.endpoints.map((ep) => [ep, host === 'upstream' ? new URL(ep.url).host : host.literal]))
     this.retry = config.retry ?? shorthandRetry(config.retries)
     this.budget = this.retry.budget && new RetryBudget(this.retry.budget)
     this.breakers =
@@ -99,6 +103,26 @@ export class UpstreamRuntime {
         }),
       )
     }
+  }
+
+  /** The `Host` to send to `endpoint`, or undefined to keep the client's (`host: preserve`). */
+  hostFor(endpoint: EndpointState): string | undefined {
+    return this.#hosts?.get(endpoint)
+  }
+
+  /**
+   * The request's upstream header edits plus what this upstream adds for `endpoint`: its `Host`
+   * (unless a layer set one) and its `defaultHeaders` (unless the client or a layer set them).
+   * Returns `edits` itself when there is nothing to add (the hot path allocates nothing).
+   */
+  editsFor(endpoint: EndpointState, edits: Record<string, string | undefined> | undefined, clientHeaders: Record<string, unknown>): Record<string, string | undefined> | undefined {
+    const host = this.#hosts?.get(endpoint)
+    const defaults = this.config.defaultHeaders
+    if (host === undefined && defaults === undefined) return edits
+    const out: Record<string, string | undefined> = { ...edits }
+    if (host !== undefined && !('host' in out)) out.host = host
+    if (defaults) for (const name in defaults) if (clientHeaders[name] === undefined && !(name in out)) out[name] = defaults[name]
+    return out
   }
 
   /** Starts active health checks (when configured). */

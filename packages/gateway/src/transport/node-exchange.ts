@@ -37,6 +37,10 @@ export class NodeExchange implements Exchange, RequestInfo {
   readonly clientIp: string
   route: MatchedRoute | undefined = undefined
   upstreamTarget: string
+  /** Method sent upstream when it differs from the client's (the `/proxy` envelope). */
+  upstreamMethod: string | undefined = undefined
+  /** This request's wait for the response head and longest body silence, over the upstream's (a tenant's `timeoutMs`). */
+  upstreamTimeouts: { readonly responseMs: number; readonly idleMs: number } | undefined = undefined
   body: unknown = undefined
   readonly req: IncomingMessage
   readonly res: ServerResponse
@@ -52,8 +56,8 @@ export class NodeExchange implements Exchange, RequestInfo {
   }
   /** Whether this client's forwarding headers are believed (a trusted front proxy). */
   trustForwarded: ((ip: string) => boolean) | undefined = undefined
-  /** The normalised path used for routing and authorization decisions. */
-  normalizedPath = '/'
+  /** The normalised path used for routing and authorization decisions (also `request.normalizedPath`). */
+  readonly normalizedPath: string
   /** Set when a route matched: how `fetchUpstream()` reaches the route's upstream. */
   fetcher: UpstreamFetcher | undefined = undefined
   #state: Map<string, unknown> | undefined
@@ -70,6 +74,7 @@ export class NodeExchange implements Exchange, RequestInfo {
     target: string,
     path: string,
     query: string,
+    normalizedPath: string,
     clientIp: string,
     continuePending: boolean,
   ) {
@@ -81,11 +86,13 @@ export class NodeExchange implements Exchange, RequestInfo {
     this.clientIp = clientIp
     this.upstreamTarget = target
     this.continuePending = continuePending
+    this.normalizedPath = normalizedPath
     this.request = {
       method: this.method,
       target,
       path,
       query,
+      normalizedPath,
       headers: req.headers,
       clientIp,
       protocol: 'http',
@@ -130,6 +137,14 @@ export class NodeExchange implements Exchange, RequestInfo {
   /** The body read by {@link readBody}, replayed upstream instead of the stream. */
   get bufferedBody(): Uint8Array | undefined {
     return this.#buffered
+  }
+
+  /**
+   * Replaces the body sent upstream (the `/proxy` envelope's inner body); `undefined` sends none.
+   * The client's own body must have been read first (`readBody`).
+   */
+  replaceBody(bytes: Uint8Array | undefined): void {
+    this.#buffered = bytes ?? new Uint8Array(0)
   }
 
   /** True when the request carries a body (a length > 0 or chunked framing). */

@@ -99,9 +99,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
       sendPlainError(res, new BadRequestError({ message: parsed }))
       return undefined
     }
-    const ex = new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, handler.clientIp(req), expectContinue)
-    ex.normalizedPath = parsed.normalized
-    return ex
+    return new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, parsed.normalized, handler.clientIp(req), expectContinue)
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
