@@ -4,7 +4,10 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import bcrypt from 'bcryptjs'
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { type TestUpstream, useFixtures } from './helpers.ts'
 
@@ -147,6 +150,53 @@ describe('auth policies through the gateway', () => {
     expect((await get(port, '/private/x', { authorization: `Basic ${Buffer.from('alice:alice-password').toString('base64')}` })).status).toBe(200)
     expect((await get(port, '/health')).status).toBe(200)
     expect(backend.requests.every((r) => r.url !== '/nowhere')).toBe(true)
+  })
+
+  it('a cors preflight is answered before authentication, wherever cors is listed; a 401 carries CORS headers', async () => {
+    const backend = await upstream()
+    const base = {
+      server: { shutdownTimeout: '1s' },
+      upstreams: { backend: { targets: [backend.url] } },
+      policies: { keys: { use: 'api-key', header: 'x-api-key', keys: [{ id: 'robot', key: KEY }] }, web: { use: 'cors', origins: ['https://app.example'] } },
+    }
+    for (const placement of ['server', 'route-after-auth'] as const) {
+      const gw = await gateway({
+        ...base,
+        server: { ...base.server, policies: placement === 'server' ? ['web'] : [] },
+        routes: [{ name: 'private', match: { path: '/private/*' }, upstream: 'backend', policies: placement === 'server' ? ['keys'] : ['keys', 'web'] }],
+      })
+      const preflight = await fetch(`${gw.url}/private/x`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key' } })
+      expect(preflight.status, placement).toBe(204)
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example')
+      const denied = await get(gw.port, '/private/x', { origin: 'https://app.example' })
+      expect(denied.status).toBe(401)
+      expect(denied.headers.get('access-control-allow-origin')).toBe('https://app.example')
+      // A plain OPTIONS (not a preflight) still needs credentials.
+      expect((await fetch(`${gw.url}/private/x`, { method: 'OPTIONS' })).status).toBe(401)
+    }
+    expect(backend.requests).toHaveLength(0)
+  })
+
+  it('reads a PEM public key from publicKeyFile, relative to the config file', async () => {
+    const backend = await upstream()
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+    const dir = mkdtempSync(join(tmpdir(), 'sb-jwt-'))
+    writeFileSync(join(dir, 'idp.pem'), await exportSPKI(publicKey))
+    const { createGateway, parseConfig } = await import('../src/index.ts')
+    const raw = {
+      server: { shutdownTimeout: '1s' },
+      upstreams: { backend: { targets: [backend.url] } },
+      policies: { sso: { use: 'jwt', publicKeyFile: 'idp.pem', algorithms: ['ES256'] } },
+      routes: [{ name: 'r', match: { path: '/*' }, upstream: 'backend', policies: ['sso'] }],
+    }
+    const gw = await createGateway(parseConfig(raw, { file: join(dir, 'gateway.yaml') }), { logger: () => {} })
+    cleanup.push(() => gw.close())
+    const { port } = await gw.listen(0, '127.0.0.1')
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('pem-user').setExpirationTime('5m').sign(privateKey)
+    expect((await get(port, '/x', { authorization: `Bearer ${token}` })).status).toBe(200)
+    expect(backend.requests.at(-1)!.headers['x-auth-subject']).toBe('pem-user')
+    expect((await get(port, '/x')).status).toBe(401)
+    expect(() => parseConfig({ ...raw, policies: { sso: { use: 'jwt', publicKeyFile: 'missing.pem', algorithms: ['ES256'] } } }, { file: join(dir, 'gateway.yaml') })).toThrow(/policies\.sso\.publicKeyFile/)
   })
 
   it('refuses auth config mistakes at load with the key path', async () => {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import { ConfigError, type ConfigObject, ConfigValidator, type PolicyPhase } from '@switchboard/core'
 import { createEndpoint } from '@switchboard/balancer'
 import { createHealthChecker } from '@switchboard/health-checker'
@@ -67,7 +69,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   if (root.proxy !== undefined && !tenants) v.fail('proxy', 'a clients: section (the /proxy envelope serves clients)', root.proxy)
   const proxy = tenants ? parseProxy(v, root.proxy, server.limits.maxBodyBytes) : undefined
   const docs = parseDocs(v, root.docs)
-  const policies = parsePolicies(v, root.policies, registry)
+  const policies = parsePolicies(v, root.policies, registry, options.file ? dirname(resolve(options.file)) : process.cwd())
   const routesRaw = (discovery || tenants) && root.routes === undefined ? [] : v.list(root.routes, 'routes')
   if (routesRaw.length === 0 && !discovery && !tenants) v.fail('routes', 'at least one route (or a discovery: or clients: section)', routesRaw)
   const seen = new Set<string>()
@@ -106,7 +108,31 @@ function checkReservedPaths(v: ConfigValidator, health: string, admin: string | 
   }
 }
 
-function parsePolicies(v: ConfigValidator, raw: unknown, registry: GatewayRegistry): Record<string, PolicyInstanceConfig> {
+/**
+ * Options that name a file instead of holding a value (`publicKeyFile: keys/idp.pem`,
+ * `secretFile: /run/secrets/jwt`): the file is read here (relative to the config file's folder), on
+ * every load and reload, and its text handed to the policy as `publicKey` / `secret`.
+ */
+const FILE_OPTIONS: Record<string, string> = { publicKeyFile: 'publicKey', secretFile: 'secret' }
+
+function readOptionFiles(v: ConfigValidator, options: ConfigObject, at: string, baseDir: string): void {
+  for (const [fileKey, valueKey] of Object.entries(FILE_OPTIONS)) {
+    if (options[fileKey] === undefined) continue
+    const path = v.string(options[fileKey], `${at}.${fileKey}`)
+    if (options[valueKey] !== undefined) v.fail(`${at}.${fileKey}`, `either ${fileKey} or ${valueKey}, not both`, path)
+    let text: string
+    try {
+      text = readFileSync(isAbsolute(path) ? path : resolve(baseDir, path), 'utf8')
+    } catch (err) {
+      return v.fail(`${at}.${fileKey}`, `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path)
+    }
+    delete options[fileKey]
+    // A secret file usually ends with a newline that is not part of the secret.
+    options[valueKey] = valueKey === 'secret' ? text.replace(/\r?\n$/, '') : text
+  }
+}
+
+function parsePolicies(v: ConfigValidator, raw: unknown, registry: GatewayRegistry, baseDir: string): Record<string, PolicyInstanceConfig> {
   const out = Object.create(null) as Record<string, PolicyInstanceConfig>
   if (raw === undefined) return out
   const map = v.map(raw, 'policies')
@@ -119,6 +145,7 @@ function parsePolicies(v: ConfigValidator, raw: unknown, registry: GatewayRegist
     if (!definition) v.fail(`${at}.use`, `a registered policy type (${registry.policyNames().join(', ')})`, use)
     const rest: ConfigObject = {}
     for (const key of Object.keys(entry)) if (key !== 'use') rest[key] = expandDeep(v, entry[key], `${at}.${key}`)
+    readOptionFiles(v, rest, at, baseDir)
     let options: unknown
     try {
       options = definition.parse(rest, at)
