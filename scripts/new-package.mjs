@@ -1,6 +1,6 @@
 // Scaffolds packages/<name> with the layout every Switchboard package shares.
 // Usage: node scripts/new-package.mjs <name> "<description>" [dep@range ...]
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs'
+import { copyFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs'
 
 const [name, description, ...deps] = process.argv.slice(2)
 if (!name || !description) {
@@ -32,7 +32,7 @@ const pkg = {
     access: 'public',
     exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
   },
-  files: ['dist', 'README.md'],
+  files: ['dist', 'README.md', 'LICENSE'],
   engines: { node: '>=20.19' },
   scripts: { build: 'tsup', typecheck: 'tsc -p tsconfig.json', lint: 'publint --pack pnpm' },
   dependencies,
@@ -58,4 +58,6 @@ writeFileSync(
   `${dir}/jsr.json`,
   `${JSON.stringify({ name: `@switchboard/${name}`, version: '0.1.0', license: 'MIT', exports: { '.': './src/index.ts' } }, null, 2)}\n`,
 )
+// Every package ships the root's MIT LICENSE (pnpm pack:all refuses a tarball without one).
+copyFileSync('LICENSE', `${dir}/LICENSE`)
 console.log(`created ${dir}`)

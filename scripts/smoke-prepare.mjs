@@ -2,29 +2,27 @@
 // so `exports` point at dist/), unpacks them into a throw-away project next to their npm
 // dependencies, and copies scripts/smoke.mjs there. Runtimes then run that project's smoke.mjs,
 // which tests the exports map and the built code rather than the TypeScript sources.
+// The packing itself is shared with `pnpm pack:all` (scripts/lib/packing.mjs).
 // Usage: node scripts/smoke-prepare.mjs <dir>
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { ROOT as root, assertBuilt, packPackages, workspacePackages } from './lib/packing.mjs'
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const dir = resolve(process.argv[2] ?? join(root, '.test-results/smoke'))
 rmSync(dir, { recursive: true, force: true })
 mkdirSync(join(dir, 'node_modules/@switchboard'), { recursive: true })
 const packs = join(dir, 'packs')
 mkdirSync(packs)
 
+const pkgs = workspacePackages()
+assertBuilt(pkgs)
 const npmDeps = new Map()
-for (const name of readdirSync(join(root, 'packages'))) {
-  const pkgDir = join(root, 'packages', name)
-  const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'))
-  if (!existsSync(join(pkgDir, 'dist'))) throw new Error(`${pkg.name}: no dist/ — run the build first`)
-  const out = execFileSync('npx', ['-y', 'pnpm@10.34.8', 'pack', '--pack-destination', packs], { cwd: pkgDir, encoding: 'utf8' })
-  const tgz = out.trim().split('\n').pop().trim()
-  const dest = join(dir, 'node_modules', pkg.name)
+for (const { name, dir: pkgDir, tarball } of packPackages(pkgs, packs)) {
+  const pkg = pkgs.find((p) => p.name === name).manifest
+  const dest = join(dir, 'node_modules', name)
   mkdirSync(dest, { recursive: true })
-  execFileSync('tar', ['-xzf', resolve(pkgDir, tgz), '-C', dest, '--strip-components=1'])
+  execFileSync('tar', ['-xzf', tarball, '-C', dest, '--strip-components=1'])
   for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies })) {
     if (dep.startsWith('@switchboard/')) continue
     const link = join(pkgDir, 'node_modules', dep)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole suite: vitest under Node 20 (the machine's node), Node 24, Bun and Deno, then the
-# smoke test of the *built* packages on each runtime. Ends with one line: "N passed, M failed".
+# smoke test of the *built* packages on each runtime, then the packaging checks (packed tarballs,
+# README examples, publish dry runs). Ends with one line: "N passed, M failed".
 # Expects `scripts/setup.sh` to have run (install + build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,5 +54,42 @@ for rt in $ONLY; do
     *) echo "unknown runtime $rt" ;;
   esac
 done
+
+# Packaging (issue 14), once, after the per-runtime runs: pack:all into $OUT/packs; those tarballs
+# installed with npm into an empty project, where the CLI serves on Node, Bun and Deno and the
+# README examples marked runnable run (scripts/packed-install-test.mjs, one result per check); every
+# README ```ts block type-checks (doc-test); deno and pnpm publish dry runs. Each prints PASS/FAIL.
+# summarize-results.mjs counts "smoke ok:" / "smoke FAILED:" lines of the runtimes' smoke logs, so
+# the results go into the first runtime's log (after a "printed nothing" failure when that runtime's
+# own smoke run wrote no result, so it is not hidden).
+read -r FIRST_RT _ <<< "$ONLY"
+PKG_LOG="$OUT/smoke-${FIRST_RT:-node20}.log"
+grep -qE '^smoke (ok|FAILED): ' "$PKG_LOG" 2>/dev/null ||
+  echo "smoke FAILED: the smoke test of the built packages printed nothing (${FIRST_RT:-node20})" >> "$PKG_LOG"
+packaging_step() { # name, command...: one result
+  local name=$1; shift
+  local log="$OUT/packaging-${name// /-}.log"
+  echo "::group:: $name"
+  if "$@" > "$log" 2>&1; then
+    echo "PASS: $name"; echo "smoke ok: $name" >> "$PKG_LOG"
+  else
+    tail -n 30 "$log"; echo "FAIL: $name (see $log)"; echo "smoke FAILED: $name: see $log" >> "$PKG_LOG"
+  fi
+  echo "::endgroup::"
+}
+packaging_step "pack:all" node scripts/pack-all.mjs --out "$OUT/packs"
+echo "::group:: packed tarballs installed into an empty project (Node, Bun, Deno)"
+PACKED_LOG="$OUT/packaging-packed-install.log"
+node scripts/packed-install-test.mjs --packs "$OUT/packs" > "$PACKED_LOG" 2>&1; packed_rc=$?
+grep -E '^smoke (ok|FAILED): ' "$PACKED_LOG" >> "$PKG_LOG"
+if [ $packed_rc -ne 0 ] && ! grep -q '^smoke FAILED: ' "$PACKED_LOG"; then
+  echo "smoke FAILED: packed install test exited $packed_rc — see $PACKED_LOG" >> "$PKG_LOG"
+fi
+grep -E '^(smoke FAILED: |packed-install-test )' "$PACKED_LOG" | cut -c1-300
+[ $packed_rc -eq 0 ] && echo "PASS: packed install" || echo "FAIL: packed install (see $PACKED_LOG)"
+echo "::endgroup::"
+packaging_step "doc-test" node scripts/doc-test.mjs
+packaging_step "deno publish --dry-run" "$BIN/deno" publish --dry-run --allow-dirty
+packaging_step "pnpm publish --dry-run -r" npx -y pnpm@10.34.8 publish --dry-run -r --no-git-checks
 
 node scripts/summarize-results.mjs "$OUT" $ONLY

@@ -256,7 +256,7 @@ const STACK_FRAME = /^\s+at |\n\s{4}at /m
 
 describe(`bad configs through the built CLI on ${RUNTIME}`, () => {
   it('has the CLI built and a corpus of at least 45 cases', () => {
-    expect(existsSync(CLI), `${CLI} is missing: build @switchboard/gateway-app first`).toBe(true)
+    expect(existsSync(CLI), `${CLI} is missing: build the switchboard CLI (apps/gateway) first`).toBe(true)
     expect(CASES.length).toBeGreaterThanOrEqual(45)
     expect(new Set(CASES.map((c) => c.name)).size).toBe(CASES.length)
   })

@@ -131,7 +131,7 @@ interface Started {
 }
 
 async function startWithPlugin(ports: { a: number; b: number; dead: number }): Promise<Started> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build @switchboard/gateway-app first`)
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build the switchboard CLI (apps/gateway) first`)
   const dir = mkdtempSync(join(tmpdir(), 'sb-plugin-'))
   const file = join(dir, 'gateway.yaml')
   const hookLog = join(dir, 'hooks.log')

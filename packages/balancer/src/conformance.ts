@@ -35,7 +35,7 @@ export interface DescribeBalancerOptions {
  * weights hold over 10 000 picks (`weighted`), one key keeps one endpoint (`affinity`), and lists
  * of 1, 3, 30 and 300 candidates work. Call it from a test file; it uses vitest's `describe`/`it`.
  * @example
- * describeBalancer({ name: 'random', create: () => random({ random: seeded(1) }), weighted: true })
+ * describeBalancer({ name: 'random', create: () => random(), weighted: true })
  */
 export function describeBalancer(options: DescribeBalancerOptions): void {
   const { name, create } = options

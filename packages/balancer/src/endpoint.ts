@@ -27,7 +27,8 @@ const BUCKETS = 10
  * Recording a request allocates nothing; percentiles are computed when read.
  * @example
  * const ep = createEndpoint({ url: 'http://127.0.0.1:3000', weight: 2 })
- * const t = ep.begin(); ... ; ep.end(t, true)
+ * const started = ep.begin() // a request to it starts
+ * ep.end(started, true) // and succeeds: stats.inFlight is 0 again, totalRequests 1
  */
 export class EndpointState implements TrackedEndpoint, EndpointStats {
   readonly id: string

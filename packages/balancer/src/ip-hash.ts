@@ -14,6 +14,6 @@ export interface IpHashOptions {
 /**
  * Client affinity by address: the same client IP (after trusted-proxy resolution) reaches the
  * same endpoint, with consistent hashing so a joining endpoint moves only ≈ 1/n of the clients.
- * @example proxyPass({ upstreams, balancer: ipHash() })
+ * @example const endpoint = ipHash().pick(endpoints, request) // undefined only when endpoints is empty
  */
 export const ipHash = (options: IpHashOptions = {}): Balancer => createHashBalancer('ip-hash', options, [])

@@ -15,7 +15,7 @@ export interface LeastConnectionsOptions {
  * Sends each request to the candidate with the fewest in-flight requests relative to its weight
  * (`inFlight / weight`, as nginx `least_conn`). Ties go through smooth weighted round-robin, so
  * an idle pool still spreads load and honours weights.
- * @example proxyPass({ upstreams, balancer: leastConnections() })
+ * @example const endpoint = leastConnections().pick(endpoints, request) // undefined only when endpoints is empty
  */
 export const leastConnections = (options: LeastConnectionsOptions = {}): Balancer => {
   const o = checkOptions(options, ['count'])

@@ -10,7 +10,7 @@ export type LeastLatencyOptions = Record<string, never>
  * without traffic yet uses its last probe latency (`probeLatencyMs`), so a health checker's probes
  * drive the choice from the start. An endpoint with neither is explored first (while it has nothing
  * in flight), so new endpoints get measured. Ties rotate.
- * @example proxyPass({ upstreams, balancer: leastLatency(), health })
+ * @example const endpoint = leastLatency().pick(health.healthy(), request) // probe latency counts until traffic does
  */
 export const leastLatency = (options: LeastLatencyOptions = {}): Balancer => {
   checkOptions(options, [])

@@ -13,7 +13,7 @@ export interface P2cOptions {
  * (inFlight + 1)`. Latency falls back to the last probe latency; an endpoint with neither costs
  * only its in-flight count, so it gets explored. On a tie the first sample wins, which keeps the
  * weighted distribution. The default for new configs.
- * @example proxyPass({ upstreams, balancer: p2c() })
+ * @example const endpoint = p2c().pick(endpoints, request) // undefined only when endpoints is empty
  */
 export const p2c = (options: P2cOptions = {}): Balancer => {
   const o = checkOptions(options, ['random'])

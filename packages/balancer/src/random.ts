@@ -9,7 +9,7 @@ export interface RandomOptions {
 
 /**
  * Picks a candidate at random, proportional to its `weight`.
- * @example proxyPass({ upstreams, balancer: random() })
+ * @example const endpoint = random().pick(endpoints, request) // undefined only when endpoints is empty
  */
 export const random = (options: RandomOptions = {}): Balancer => {
   const o = checkOptions(options, ['random'])

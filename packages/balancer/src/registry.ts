@@ -33,7 +33,7 @@ const factories = new Map<string, BalancerFactory>()
 /**
  * Makes a strategy nameable from config. Names are kebab-case and unique; registering a taken
  * name throws unless `replace` is true.
- * @example registerBalancer('my-strategy', (options) => myStrategy(options))
+ * @example registerBalancer('least-busy', (options) => leastConnections(options as LeastConnectionsOptions))
  */
 export function registerBalancer(name: string, factory: BalancerFactory, options: { replace?: boolean } = {}): void {
   if (typeof name !== 'string' || !NAME.test(name)) throw new TypeError('name must be kebab-case, e.g. "my-strategy"')

@@ -9,7 +9,7 @@ export type RoundRobinOptions = Record<string, never>
  * Smooth weighted round-robin, as in nginx: each pick adds every candidate's `weight` to its
  * running score, takes the highest, and subtracts the total from it. Weights 5, 1, 1 give
  * `a a b a c a a` rather than `a a a a a b c`. Weights are read live, so slow start works.
- * @example proxyPass({ upstreams, balancer: roundRobin() })
+ * @example const endpoint = roundRobin().pick(endpoints, request) // undefined only when endpoints is empty
  */
 export const roundRobin = (options: RoundRobinOptions = {}): Balancer => {
   checkOptions(options, [])

@@ -36,7 +36,7 @@ export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS'
 
 /**
  * Options of {@link createHttpCache} and {@link cache}.
- * @example const options: CacheOptions = { ttlMs: 60_000, keyHeaders: ['x-tenant'] }
+ * @example const options: CacheOptions = { store: memoryStore(), ttlMs: 60_000, keyHeaders: ['x-tenant'] }
  */
 export interface CacheOptions {
   /**
@@ -144,7 +144,7 @@ export const DEFAULT_COALESCE_BODY_WAIT_MS: number = 1_000
  * coalescing (per process; instances sharing a Redis store share entries, not in-flight requests).
  * @example
  * const httpCache = createHttpCache({ store: memoryStore({ maxBytes: 64 << 20 }), ttlMs: 60_000 })
- * createGateway({ policies: [httpCache.middleware()], upstreams })
+ * const gateway = await createGateway(config, { policies: [httpCache.middleware()] })
  * await httpCache.purgePrefix('http://api.local/users/')
  */
 export function createHttpCache(options: CacheOptions): HttpCache {

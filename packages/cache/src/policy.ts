@@ -171,7 +171,7 @@ export function staleWindows(headers: HeaderRecord): StaleWindows {
   }
 }
 
-/** What a cache may do with a stored response for a given request. @example if (assessStored(req, res, now).usability === 'fresh') serve() */
+/** What a cache may do with a stored response for a given request. @example const serveAsIs = assessStored(request, stored, Date.now()).usability === 'fresh' */
 export type Usability =
   /** Fresh: serve it. */
   | 'fresh'

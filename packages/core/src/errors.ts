@@ -17,7 +17,7 @@ export interface GatewayErrorBody {
  * Base class of every failure the gateway answers itself. Carries an HTTP `status` and a stable
  * `code` that callers switch on; the original failure stays in `cause`.
  * @example
- * if (isGatewayError(err)) return err.toResponse()
+ * if (isGatewayError(err)) return err.toResponse() // 502, 503, 504 …: the status and JSON body the client gets
  */
 export class GatewayError extends Error {
   readonly status: number

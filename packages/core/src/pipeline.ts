@@ -32,7 +32,7 @@ const JSON_HEADERS = JSON_RESPONSE_HEADERS
  * the terminal) becomes a response at the point it was thrown: `next()` in the outer layer resolves,
  * `ex.error` holds the error, and `ex.response` its status. Calling `next()` twice is an error.
  * @example
- * const run = compose([requestId(), auth()], { terminal: (ex) => ex.respond(200, {}, 'ok') })
+ * const run = compose([requestId(), cors()], { terminal: (ex) => ex.respond(200, {}, 'ok') })
  * await run(exchange)
  */
 export function compose(layers: readonly Middleware[], options: ComposeOptions = {}): (ex: Exchange) => Promise<void> {

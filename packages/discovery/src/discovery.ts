@@ -39,7 +39,7 @@ export type ReplayMode = 'idempotent' | 'all'
  * one on `requestUpstream()` from `@switchboard/proxy-pass`.
  * @example
  * const transport: DiscoveryTransport = {
- *   send: (ex, endpointUrl, body) => requestUpstream(req, { pool: poolFor(endpointUrl), target: ex.upstreamTarget, body }),
+ *   send: (ex, endpointUrl, body) => requestUpstream(req, { pool: createUpstreamPool(endpointUrl), target: ex.upstreamTarget, body }),
  * }
  */
 export interface DiscoveryTransport {

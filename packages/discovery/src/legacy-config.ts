@@ -9,7 +9,7 @@ const ENDPOINT_KEYS = ['payload']
 
 /**
  * Options of {@link importLegacyConfig}.
- * @example importLegacyConfig(parse(text), { file: 'config.yaml', fallbackEndpoints: ['http://127.0.0.1:3200'] })
+ * @example importLegacyConfig(YAML.parse(text), { file: 'config.yaml', fallbackEndpoints: ['http://127.0.0.1:3200'] })
  */
 export interface ImportLegacyOptions {
   /** File name for error messages. @default none */
@@ -74,7 +74,7 @@ export function isLegacyConfig(raw: unknown): boolean {
  * The smallest `cache_timeout` (seconds) becomes `discovery.remember.ttl`. Invalid input throws a
  * `ConfigError` naming the key path.
  * @example
- * const config = importLegacyConfig(parse(readFileSync('config.yaml', 'utf8')), { file: 'config.yaml' })
+ * const config = importLegacyConfig(YAML.parse(readFileSync('config.yaml', 'utf8')), { file: 'config.yaml' })
  */
 export function importLegacyConfig(raw: unknown, options: ImportLegacyOptions = {}): ImportedConfig {
   const file = options.file
@@ -163,7 +163,7 @@ export function importLegacyConfig(raw: unknown, options: ImportLegacyOptions = 
 
 /**
  * {@link importLegacyConfig} rendered as YAML in the gateway's format (for `switchboard import`).
- * @example writeFileSync('switchboard.yaml', legacyToYaml(parse(readFileSync('config.yaml', 'utf8'))))
+ * @example writeFileSync('switchboard.yaml', legacyToYaml(YAML.parse(readFileSync('config.yaml', 'utf8'))))
  */
 export function legacyToYaml(raw: unknown, options: ImportLegacyOptions = {}): string {
   const config = importLegacyConfig(raw, options)

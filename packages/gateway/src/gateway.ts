@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net'
 import type { Middleware, Store } from '@switchboard/core'
 import { maintenanceSwitch } from '@switchboard/policies'
 import { createTunnelGroup } from '@switchboard/websocket-tunnel'
-import { type AdminActions, handleAdmin } from './admin/admin.ts'
+import { type AdminActions, handleAdmin, sendMetrics } from './admin/admin.ts'
+import { createDashboard } from './admin/dashboard/index.ts'
+import { buildStats, explain } from './admin/insight.ts'
+import { type AdminListener, createAdminListener } from './admin/listener.ts'
+import { Observer } from './observe/observer.ts'
 import type { LoadedConfig } from './config/load.ts'
 import type { GatewayConfig } from './config/types.ts'
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.ts'
@@ -66,6 +70,10 @@ export interface Gateway {
   discoveryStats(): Record<string, number> | undefined
   /** Number of requests being served right now. */
   readonly inFlight: number
+  /** Metrics, the access log and recent errors (one per gateway; counters survive reloads). */
+  readonly observer: Observer
+  /** Where the admin listener (`admin.listen`) listens, once `listen()` started it. */
+  readonly adminAddress: AddressInfo | undefined
 }
 
 /**
@@ -84,12 +92,18 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const deps = (registry: GatewayRegistry) => ({ registry, logger, store: options.store, routePolicies: options.policies, probe: probeEndpoint })
   let current: { runtime: Runtime; pipeline: Pipeline }
   const tunnels = createTunnelGroup()
+  const observer = new Observer(config.logs.access, logger, { runtime: () => current.runtime, tunnelsOpen: () => transport.tunnels.size })
+  // Built on first use: a gateway without an admin never reads the dashboard's files.
+  let dashboard: ReturnType<typeof createDashboard> | undefined
+  let adminListener: AdminListener | undefined
+  let adminAddress: AddressInfo | undefined
   const ctx = {
     tunnels,
     logger,
     closing: () => closing,
     admin: (ex: NodeExchange, sub: string) => handleAdmin(ex, sub, current.runtime.config.admin!, adminActions),
     onTunnel: (socket: import('node:net').Socket) => transport.trackTunnel(socket),
+    metrics: (ex: NodeExchange) => sendMetrics(ex, adminActions),
   }
   const install = (runtime: Runtime): void => {
     current = { runtime, pipeline: buildPipeline(runtime, ctx) }
@@ -102,7 +116,11 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     async run(ex) {
       const { runtime, pipeline } = current
       runtime.enter()
-      ex.res.once('close', () => runtime.leave())
+      const mark = observer.begin(ex)
+      ex.res.once('close', () => {
+        runtime.leave()
+        observer.done(ex, mark)
+      })
       await pipeline(ex)
     },
   })
@@ -117,6 +135,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     const old = current.runtime
     const listening = old.config.server
     const wanted = loaded.config.server
+    if (JSON.stringify(old.config.admin?.listen) !== JSON.stringify(loaded.config.admin?.listen) || JSON.stringify(old.config.logs) !== JSON.stringify(loaded.config.logs)) {
+      logger('warn', 'reload: admin.listen and logs changes need a restart; keeping the current ones', {})
+    }
     if (wanted.host !== listening.host || wanted.port !== listening.port) {
       // The listening socket is not rebuilt on reload; say so rather than silently ignoring it.
       logger('warn', 'reload: server.host/port changes need a restart; keeping the current address', {})
@@ -153,6 +174,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     config: () => redact(current.runtime.config),
     maintenance: () => maintenanceSwitch.list(),
     setMaintenance: (on, policy) => maintenanceSwitch.set(on, policy),
+    stats: () => buildStats(observer, current.runtime),
+    explain: (input) => explain(current.runtime, input),
+    get discovery() {
+      const d = current.runtime.discovery
+      return d ? async () => ({ stats: d.discovery.stats() }) : undefined
+    },
+    metrics: () => ({ contentType: observer.registry.contentType, text: observer.registry.exposition() }),
+    dashboard: (ex, sub) => (dashboard ??= createDashboard({ apiBase: current.runtime.config.admin?.path ?? '/admin' })).serve(ex, sub),
     reload: options.source
       ? async () => {
           // One reload at a time: a second caller waits for the first one's outcome.
@@ -178,7 +207,18 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     get inFlight() {
       return transport.inFlight
     },
-    listen(port = current.runtime.config.server.port, hostname = current.runtime.config.server.host) {
+    observer,
+    get adminAddress() {
+      return adminAddress
+    },
+    async listen(port = current.runtime.config.server.port, hostname = current.runtime.config.server.host) {
+      const admin = current.runtime.config.admin
+      if (admin?.listen && !adminListener) {
+        adminListener = createAdminListener(() => current.runtime.config.admin ?? admin, adminActions, logger)
+        adminAddress = await adminListener.listen(admin.listen.host, admin.listen.port)
+        if (admin.token === undefined) logger('warn', `admin listener on ${adminAddress.address}:${adminAddress.port} has no admin.token: it answers loopback clients only`, {})
+        else logger('info', `admin listener on ${adminAddress.address}:${adminAddress.port}: dashboard at /, JSON under ${admin.path}, Prometheus at /metrics`, {})
+      }
       const server = transport.server
       return new Promise((resolve, reject) => {
         server.once('error', reject)
@@ -210,6 +250,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         await tunnelsClosed
         for (const s of transport.tunnels) s.destroy()
         await stopped
+        await adminListener?.close()
+        await observer.close()
         if (started) for (const h of current.runtime.hooks) if (h.shutdown) await safeHook(logger, 'shutdown', () => h.shutdown!())
         await current.runtime.retire(undefined, Date.now())
       })()

@@ -106,7 +106,7 @@ export type HealthChangeListener = (event: HealthChangeEvent) => void
 
 /**
  * The outcome of one real request, reported to {@link HealthChecker.observe}.
- * @example health.observe(endpoint, { ok: status < 500, status, latencyMs })
+ * @example health.observe(endpoint, { ok: response.status < 500, status: response.status, latencyMs })
  */
 export interface ObservedOutcome {
   /** False for a transport error, a timeout or a 5xx. */

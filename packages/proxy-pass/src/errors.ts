@@ -9,7 +9,7 @@ import {
 /**
  * 503 `ERR_UPSTREAM_POOL_SATURATED`: every connection of the endpoint's pool stayed busy for
  * `queueTimeoutMs`; the request was not sent, so any method may be retried on another endpoint.
- * @example if (err instanceof PoolSaturatedError) tryNextEndpoint()
+ * @example const tryAnotherEndpoint = err instanceof PoolSaturatedError // never sent: safe for any method
  */
 export class PoolSaturatedError extends GatewayError {
   constructor(options: GatewayErrorOptions = {}) {

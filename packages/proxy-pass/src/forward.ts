@@ -205,7 +205,8 @@ export const COALESCE_BYTES = 16 * 1024
  *   try {
  *     await forward(req, res, { pool })
  *   } catch (err) {
- *     res.writeHead(err.status, { 'content-type': 'application/json' }).end(err.toBody())
+ *     const error = mapUpstreamError(err) // 502, or 504 for a timeout
+ *     res.writeHead(error.status, { 'content-type': 'application/json' }).end(error.toBody())
  *   }
  * })
  */

@@ -5,7 +5,7 @@ import { GatewayError, type GatewayErrorOptions } from '@switchboard/core'
  * file failed (Redis down, SQLite busy, I/O error, file deleted), and the driver runs with
  * `failMode: 'closed'`. The original failure stays in `cause`.
  * @example
- * try { await store.get('k') } catch (err) { if (err instanceof StoreUnavailableError) serveStale() }
+ * try { await store.get('k') } catch (err) { if (err instanceof StoreUnavailableError) return undefined } // degrade: no cache
  */
 export class StoreUnavailableError extends GatewayError {
   constructor(options: GatewayErrorOptions = {}) {

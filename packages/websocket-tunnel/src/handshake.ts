@@ -150,7 +150,7 @@ export function writeErrorResponse(
 /**
  * True when `req` asks for a WebSocket upgrade (RFC 6455 §4.2.1): `GET`, `Upgrade` naming
  * `websocket` and `Connection` naming `upgrade`. `h2c` and other upgrades give false.
- * @example if (!isWebSocketUpgrade(req)) return refuse(socket)
+ * @example if (!isWebSocketUpgrade(req)) return socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')
  */
 export function isWebSocketUpgrade(req: { method?: string; headers: Record<string, string | string[] | undefined> }): boolean {
   if (req.method !== 'GET') return false

@@ -6,7 +6,7 @@ import { createHealthChecker } from '@switchboard/health-checker'
 import { validateRoute } from '@switchboard/matcher'
 import { parse as parseYaml } from 'yaml'
 import { GatewayRegistry } from '../registry.ts'
-import { parseAdmin } from './admin.ts'
+import { parseAdmin, parseLogs, parseMetrics, parseTracing } from './admin.ts'
 import { parseClients, parseDocs, parseProxy, parseSecrets, parseTargets } from './clients.ts'
 import { parseDiscovery } from './discovery.ts'
 import { parseRoute } from './routes.ts'
@@ -15,7 +15,7 @@ import { parseStore } from './store.ts'
 import type { GatewayConfig, ParseConfigOptions, PolicyInstanceConfig, RouteConfig, UpstreamConfig } from './types.ts'
 import { parseUpstream } from './upstreams.ts'
 
-const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies', 'targets', 'secrets', 'clients', 'proxy', 'docs']
+const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies', 'targets', 'secrets', 'clients', 'proxy', 'docs', 'metrics', 'logs', 'tracing']
 
 /**
  * Parses YAML (or JSON, which is YAML) config text, expands `${ENV}` in string values, validates it
@@ -88,12 +88,37 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   if (proxy) checkPolicyRefs(v, 'proxy.policies', [...proxy.policies], policies, registry, 'route')
   const store = parseStore(v, root.store, registry)
   const admin = parseAdmin(v, root.admin, server.healthPath)
-  checkReservedPaths(v, server.healthPath, admin?.path, proxy?.path, docs)
-  return { server, upstreams, routes, store, admin, discovery, plugins, policies, secrets, clients, proxy, docs, source: { file: options.file } }
+  const metrics = parseMetrics(v, root.metrics)
+  checkReservedPaths(v, server.healthPath, admin && !admin.listen ? admin.path : undefined, proxy?.path, docs, metrics?.path)
+  return {
+    server,
+    upstreams,
+    routes,
+    store,
+    admin,
+    discovery,
+    plugins,
+    policies,
+    secrets,
+    clients,
+    proxy,
+    docs,
+    metrics,
+    logs: parseLogs(v, root.logs),
+    tracing: parseTracing(v, root.tracing),
+    source: { file: options.file },
+  }
 }
 
 /** The gateway's own endpoints must not shadow each other. */
-function checkReservedPaths(v: ConfigValidator, health: string, admin: string | undefined, proxy: string | undefined, docs: { path: string; openapiPath: string } | undefined): void {
+function checkReservedPaths(
+  v: ConfigValidator,
+  health: string,
+  admin: string | undefined,
+  proxy: string | undefined,
+  docs: { path: string; openapiPath: string } | undefined,
+  metrics: string | undefined,
+): void {
   const taken: Array<[string, string]> = [['server.healthPath', health]]
   if (admin !== undefined) taken.push(['admin.path', admin])
   const under = (a: string, b: string): boolean => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`)
@@ -106,6 +131,7 @@ function checkReservedPaths(v: ConfigValidator, health: string, admin: string | 
     check('docs.path', docs.path)
     check('docs.openapiPath', docs.openapiPath)
   }
+  if (metrics !== undefined) check('metrics.path', metrics)
 }
 
 /**

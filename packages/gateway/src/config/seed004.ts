@@ -58,7 +58,7 @@ export function isSeed004Config(raw: unknown): boolean {
  * document and our format does not know is a {@link ConfigError} naming its key path; values are
  * checked by the gateway's own parser afterwards.
  * @example
- * const native = importSeed004Config(parse(readFileSync('config.yaml', 'utf8')), { file: 'config.yaml' })
+ * const native = importSeed004Config(YAML.parse(readFileSync('config.yaml', 'utf8')), { file: 'config.yaml' })
  * const config = parseConfig(native, { file: 'config.yaml', env })
  */
 export function importSeed004Config(raw: unknown, options: ImportSeed004Options = {}): ImportedSeed004Config {
@@ -92,7 +92,7 @@ export function importSeed004Config(raw: unknown, options: ImportSeed004Options 
 /**
  * {@link importSeed004Config} rendered as YAML in the gateway's format (for `switchboard import`),
  * under a comment naming where it came from.
- * @example writeFileSync('switchboard.yaml', seed004ToYaml(parse(readFileSync('config.yaml', 'utf8')), { file: 'config.yaml' }))
+ * @example writeFileSync('switchboard.yaml', seed004ToYaml(YAML.parse(readFileSync('config.yaml', 'utf8')), { file: 'config.yaml' }))
  */
 export function seed004ToYaml(raw: unknown, options: ImportSeed004Options = {}): string {
   const config = importSeed004Config(raw, options)

@@ -326,6 +326,12 @@ export interface GatewayConfig {
   proxy: ProxyEnvelopeConfig | undefined
   /** The `/docs` page, when enabled. */
   docs: DocsConfig | undefined
+  /** Prometheus text on the main listener, when `metrics:` is set (the admin listener always has `/metrics`). */
+  metrics: MetricsConfig | undefined
+  /** Access logs. */
+  logs: LogsConfig
+  /** Trace context propagation. */
+  tracing: TracingConfig
   /** Where the config came from (for reload and relative paths). */
   source: { file: string | undefined }
 }
@@ -362,10 +368,44 @@ export interface DiscoveryConfig {
 
 /** `admin:`: the JSON admin API under a path prefix on the gateway's port. */
 export interface AdminConfig {
-  /** Path prefix. @default '/admin' */
+  /** Path prefix of the JSON API (on the main listener, or on `listen`). @default '/admin' */
   path: string
   /** Bearer token required on every admin call; without one only loopback clients are served. */
   token: string | undefined
+  /**
+   * The admin's own listener (`127.0.0.1:9901`): the dashboard at `/`, JSON under `path`, Prometheus
+   * text at `/metrics`; admin paths then never collide with upstream paths. Undefined: the admin API
+   * is served on the main listener under `path` (the dashboard at `{path}/dashboard`).
+   */
+  listen: { host: string; port: number } | undefined
+}
+
+/** `metrics:` at the top level: the main listener also serves Prometheus text at `path`. */
+export interface MetricsConfig {
+  /** @default '/metrics' */
+  path: string
+}
+
+/** `logs:`. */
+export interface LogsConfig {
+  /** Access logs (one JSON line per request), when on. */
+  access: AccessLogConfig | undefined
+}
+
+/** `logs.access`: `true` (stdout, every request) or `{ path, sample, query }`. */
+export interface AccessLogConfig {
+  /** A file to append to; stdout when absent. */
+  path: string | undefined
+  /** Fraction of requests logged (0–1); responses ≥ 500 are always logged. @default 1 */
+  sample: number
+  /** Log the query string too (it may carry secrets: off by default). @default false */
+  query: boolean
+}
+
+/** `tracing:`. */
+export interface TracingConfig {
+  /** Propagate W3C `traceparent` upstream with the gateway's own span id, generating one when absent. @default true */
+  traceparent: boolean
 }
 
 /** Options of {@link parseConfig} and {@link loadConfigText}. */

@@ -1,12 +1,7 @@
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { loadPackageFiles, type PackageFiles, type StaticAsset } from '../admin/dashboard/static-assets.ts'
 
 /** One file of the docs page, held in memory. */
-export interface DocsAsset {
-  readonly body: Uint8Array
-  readonly contentType: string
-}
+export type DocsAsset = StaticAsset
 
 /**
  * The files of `swagger-ui-dist` the page uses. Requests are looked up in this list by name, so a
@@ -19,28 +14,13 @@ const SWAGGER_UI_FILES: ReadonlyArray<readonly [name: string, contentType: strin
   ['favicon-16x16.png', 'image/png'],
 ]
 
-let cached: { dir: string; version: string; files: ReadonlyMap<string, DocsAsset> } | undefined
-
 /**
- * The installed `swagger-ui-dist` files, read once per process. Resolved from this module's URL,
- * which in the bundled CLI is the bundle's, so the app's own dependency is found there.
+ * The installed `swagger-ui-dist` files, read once per process (see {@link loadPackageFiles}).
  * Throws an Error naming the package when it is not installed.
  * @example loadSwaggerUi().files.get('swagger-ui.css')?.contentType // 'text/css; charset=utf-8'
  */
-export function loadSwaggerUi(): { dir: string; version: string; files: ReadonlyMap<string, DocsAsset> } {
-  if (cached) return cached
-  let manifest: string
-  try {
-    manifest = createRequire(import.meta.url).resolve('swagger-ui-dist/package.json')
-  } catch (cause) {
-    throw new Error('docs: the swagger-ui-dist package is not installed (it serves the /docs page)', { cause })
-  }
-  const dir = dirname(manifest)
-  const version = String((JSON.parse(readFileSync(manifest, 'utf8')) as { version?: unknown }).version ?? '')
-  const files = new Map<string, DocsAsset>()
-  for (const [name, contentType] of SWAGGER_UI_FILES) files.set(name, { body: readFileSync(join(dir, name)), contentType })
-  cached = { dir, version, files }
-  return cached
+export function loadSwaggerUi(): PackageFiles {
+  return loadPackageFiles('swagger-ui-dist', SWAGGER_UI_FILES, 'the /docs page')
 }
 
 /**

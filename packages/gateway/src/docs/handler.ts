@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto'
-import { gzip } from 'node:zlib'
 import { GatewayError, MethodNotAllowedError } from '@switchboard/core'
 import type { GatewayConfig } from '../config/types.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
+import { sendStatic, staticEntry as entry, type StaticEntry as Entry } from '../admin/dashboard/static-assets.ts'
 import { docsInitScript, docsPage, loadSwaggerUi } from './assets.ts'
 import { buildOpenApi, type OpenApiDocument } from './openapi.ts'
 
@@ -27,16 +26,6 @@ const REVALIDATE = 'no-cache'
 const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 const ALLOW = 'GET, HEAD'
-/** Smaller bodies are not worth a gzip header. */
-const MIN_GZIP_BYTES = 1024
-
-interface Entry {
-  readonly body: Uint8Array
-  readonly contentType: string
-  readonly cacheControl: string
-  readonly etag: string
-  readonly extraHeaders?: Readonly<Record<string, string>>
-}
 
 /**
  * Serves `docs.path` (a Swagger UI page, offline: every asset comes from the installed
@@ -80,78 +69,7 @@ export function createDocs(config: GatewayConfig): DocsHandler {
         ex.responseHeaders.allow = ALLOW
         throw new MethodNotAllowedError()
       }
-      await send(ex, found)
+      await sendStatic(ex, found)
     },
   }
-}
-
-async function send(ex: NodeExchange, e: Entry): Promise<void> {
-  const compressible = e.body.byteLength >= MIN_GZIP_BYTES && !e.contentType.startsWith('image/')
-  const gz = compressible && acceptsGzip(ex.headers['accept-encoding']) ? await gzipped(e.body) : undefined
-  const etag = gz ? `${e.etag.slice(0, -1)}-gz"` : e.etag
-  const headers: Record<string, string> = {
-    'content-type': e.contentType,
-    'cache-control': e.cacheControl,
-    'x-content-type-options': 'nosniff',
-    etag,
-    ...e.extraHeaders,
-  }
-  if (compressible) headers.vary = 'accept-encoding'
-  // RFC 9110 §13.1.2: If-None-Match uses the weak comparison; a match answers 304 without a body.
-  if (etagMatches(ex.headers['if-none-match'], etag)) return ex.respond(304, headers)
-  const body = gz ?? e.body
-  if (gz) headers['content-encoding'] = 'gzip'
-  headers['content-length'] = String(body.byteLength)
-  return ex.respond(200, headers, ex.method === 'HEAD' ? undefined : body)
-}
-
-function entry(body: Uint8Array, contentType: string, cacheControl: string, extraHeaders?: Record<string, string>): Entry {
-  return { body, contentType, cacheControl, etag: etagOf(body), ...(extraHeaders ? { extraHeaders } : {}) }
-}
-
-// Per body, once per process: the swagger-ui files are the same objects across reloads.
-const etags = new WeakMap<Uint8Array, string>()
-const compressed = new WeakMap<Uint8Array, Promise<Uint8Array | undefined>>()
-
-function etagOf(body: Uint8Array): string {
-  let tag = etags.get(body)
-  if (tag === undefined) {
-    tag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`
-    etags.set(body, tag)
-  }
-  return tag
-}
-
-/** The gzip form of a body, computed once; undefined when compression failed (then sent as is). */
-function gzipped(body: Uint8Array): Promise<Uint8Array | undefined> {
-  let pending = compressed.get(body)
-  if (pending === undefined) {
-    pending = new Promise((resolve) => gzip(body, (err, out) => resolve(err ? undefined : out)))
-    compressed.set(body, pending)
-  }
-  return pending
-}
-
-/** RFC 9110 §12.5.3: gzip is acceptable when listed (or `*` is) with a non-zero q. */
-function acceptsGzip(header: string | string[] | undefined): boolean {
-  if (header === undefined) return false
-  let gzipQ: number | undefined
-  let anyQ: number | undefined
-  for (const part of (Array.isArray(header) ? header.join(',') : header).split(',')) {
-    const [coding, ...params] = part.split(';').map((s) => s.trim().toLowerCase())
-    const qParam = params.find((p) => p.startsWith('q='))
-    const q = qParam === undefined ? 1 : Number(qParam.slice(2))
-    const weight = Number.isFinite(q) ? q : 0
-    if (coding === 'gzip' || coding === 'x-gzip') gzipQ = weight
-    else if (coding === '*') anyQ = weight
-  }
-  return (gzipQ ?? anyQ ?? 0) > 0
-}
-
-function etagMatches(header: string | string[] | undefined, etag: string): boolean {
-  if (header === undefined) return false
-  const value = Array.isArray(header) ? header.join(',') : header
-  if (value.trim() === '*') return true
-  const strip = (t: string): string => t.trim().replace(/^W\//, '')
-  return value.split(',').some((t) => strip(t) === strip(etag))
 }

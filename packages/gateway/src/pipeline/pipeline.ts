@@ -30,6 +30,8 @@ export interface PipelineContext {
   onTunnel(socket: Socket): void
   /** Frame-mode tunnels join it, so shutdown can close them with 1001. */
   readonly tunnels?: TunnelGroup
+  /** Answers with the Prometheus text of every metric (`metrics.path` on the main listener). */
+  metrics?(ex: NodeExchange): Promise<void>
 }
 
 /** One request's way through a runtime: server policies → route → route policies → terminal. */
@@ -69,12 +71,17 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const unmatchedAuth = runtime.unmatchedAuth
   const notFound = (): Promise<void> => Promise.reject(new NoRouteError())
 
+  const metricsPath = config.metrics?.path
+  const tracing = config.tracing.traceparent
+
   async function router(exchange: Exchange): Promise<void> {
     const ex = exchange as NodeExchange
     ex.trustForwarded = trusted
     const path = ex.normalizedPath
+    if (tracing) propagateTrace(ex)
     if (path === config.server.healthPath && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return health(ex)
-    if (admin && !ex.upgrade && (path === admin.path || path.startsWith(`${admin.path}/`))) return ctx.admin(ex, path.slice(admin.path.length))
+    if (path === metricsPath && ctx.metrics && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return ctx.metrics(ex)
+    if (admin && !admin.listen && !ex.upgrade && (path === admin.path || path.startsWith(`${admin.path}/`))) return ctx.admin(ex, path.slice(admin.path.length))
     if (docs && !ex.upgrade && docs.matches(path)) return docs.serve(ex)
     // Identity headers come from the gateway only: whatever a client sent under those names is dropped.
     for (const name of identityHeaders) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
@@ -112,6 +119,7 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
       throw new NoRouteError()
     }
     if (route.protected) for (const name of METHOD_OVERRIDE_HEADERS) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
+    ex.upstreamName = route.upstream.name
     ex.route = { name: route.config.name, params: match.params }
     ex.state.set(ROUTE_KEY, route)
     ex.fetcher = (e, init) => fetchFromUpstream(e, route, init)
@@ -179,6 +187,42 @@ function lifecycleLayer(hooks: LifecycleHooks[], logger: GatewayLogger): Middlew
   }
 }
 
+
+// W3C Trace Context: version-traceid-parentid-flags, lower-case hex; version ff and all-zero ids are invalid.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
+const ZERO_TRACE = '0'.repeat(32)
+const ZERO_SPAN = '0'.repeat(16)
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+// Random bytes are drawn in blocks: one getRandomValues call per 170 requests, not one per request.
+const RANDOM = new Uint8Array(4080)
+let randomAt = RANDOM.length
+
+/** `bytes` random bytes as lower-case hex. */
+function randomHex(bytes: number): string {
+  if (randomAt + bytes > RANDOM.length) {
+    crypto.getRandomValues(RANDOM)
+    randomAt = 0
+  }
+  let hex = ''
+  for (let i = randomAt; i < randomAt + bytes; i++) hex += HEX[RANDOM[i]]
+  randomAt += bytes
+  return hex
+}
+
+/**
+ * Continues the client's trace (or starts one): the upstream gets `traceparent` with the same trace
+ * id and a span id of the gateway's own; an invalid one is replaced, and its `tracestate` dropped.
+ */
+function propagateTrace(ex: NodeExchange): void {
+  const incoming = ex.headers.traceparent
+  const m = typeof incoming === 'string' ? TRACEPARENT.exec(incoming) : null
+  const valid = m !== null && m[1] !== 'ff' && m[2] !== ZERO_TRACE && m[3] !== ZERO_SPAN && (m[1] !== '00' || m[5] === undefined)
+  const traceId = valid ? m[2] : randomHex(16)
+  const flags = valid ? m[4] : '00'
+  ex.traceId = traceId
+  ex.upstreamHeaders.traceparent = `00-${traceId}-${randomHex(8)}-${flags}`
+  if (!valid && ex.headers.tracestate !== undefined) ex.upstreamHeaders.tracestate = undefined
+}
 
 function parseJson(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined

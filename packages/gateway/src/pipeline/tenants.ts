@@ -139,6 +139,7 @@ export class Tenants {
       if (h.method) ex.upstreamHeaders[h.method] = 'client'
     }
     ex.state.set(TENANT_KEY, client)
+    ex.upstreamName = client.target
     return this.#chain(ex)
   }
 

@@ -38,6 +38,7 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
   prepare(endpoint: EndpointState): void {
     const ex = this.request
     ex.sendContinue()
+    ex.endpointUrl = endpoint.url
     const sticky = this.upstream.balancer.responseHeaders?.(endpoint, ex)
     if (sticky) Object.assign(ex.responseHeaders, sticky)
   }
@@ -45,6 +46,7 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
   send(endpoint: EndpointState, pool: UpstreamPool): Promise<ForwardResult> {
     const ex = this.request
     const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
+    ex.upstreamTries++
     return forward(ex.req, ex.res, {
       pool,
       method: ex.upstreamMethod,
@@ -163,6 +165,8 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
   async send(endpoint: EndpointState, pool: UpstreamPool): Promise<UpstreamResponse> {
     const ex = this.request
     const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
+    ex.upstreamTries++
+    ex.endpointUrl = endpoint.url
     const res = await requestUpstream(ex.req, {
       pool,
       method: ex.upstreamMethod ?? ex.method,
@@ -294,6 +298,8 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
 
   send(endpoint: EndpointState): Promise<TunnelResult> {
     const ex = this.request
+    ex.upstreamTries++
+    ex.endpointUrl = endpoint.url
     const upgrade = ex.upgrade!
     const { socket, head } = upgrade
     // From here on the tunnel owns the socket; the exchange's response can no longer be used.
@@ -326,11 +332,16 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
 }
 
 /** Proxies the exchange to its route's upstream (retries per the upstream's rule). */
-export function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
-  // Hedging needs two responses in hand, so it cannot stream through forward(); response taps
-  // (the cache) only see forward(), so a route with one is not hedged.
-  if (route.config.hedge && IDEMPOTENT.has(ex.method) && !ex.hasBody && !ex.combinedTap()) return hedgeToUpstream(ex, route)
-  return callUpstream(new ProxyCall(ex, route.upstream, limits, route.config)).then(noop)
+export async function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
+  const t0 = performance.now()
+  try {
+    // Hedging needs two responses in hand, so it cannot stream through forward(); response taps
+    // (the cache) only see forward(), so a route with one is not hedged.
+    if (route.config.hedge && IDEMPOTENT.has(ex.method) && !ex.hasBody && !ex.combinedTap()) await hedgeToUpstream(ex, route)
+    else await callUpstream(new ProxyCall(ex, route.upstream, limits, route.config))
+  } finally {
+    ex.upstreamMs = performance.now() - t0
+  }
 }
 
 

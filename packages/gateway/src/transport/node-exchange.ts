@@ -39,6 +39,16 @@ export class NodeExchange implements Exchange, RequestInfo {
   upstreamTarget: string
   /** Method sent upstream when it differs from the client's (the `/proxy` envelope). */
   upstreamMethod: string | undefined = undefined
+  /** The upstream this request is for (its route's, or a tenant's target), for metrics and logs. */
+  upstreamName: string | undefined = undefined
+  /** The endpoint of the last try, for the access log. */
+  endpointUrl: string | undefined = undefined
+  /** Tries sent upstream (1 without retries or hedges). */
+  upstreamTries = 0
+  /** Milliseconds spent in the upstream call, all tries together. */
+  upstreamMs: number | undefined = undefined
+  /** The W3C trace id this request belongs to (received in `traceparent` or generated). */
+  traceId: string | undefined = undefined
   /** This request's wait for the response head and longest body silence, over the upstream's (a tenant's `timeoutMs`). */
   upstreamTimeouts: { readonly responseMs: number; readonly idleMs: number } | undefined = undefined
   body: unknown = undefined

@@ -53,7 +53,7 @@ export function classify(err: unknown): RetryOn | undefined {
  * undefined when absent or unparseable.
  * @example retryAfterMs({ 'retry-after': '2' }) // 2000
  */
-export function retryAfterMs(headers: HeaderRecord, now = Date.now()): number | undefined {
+export function retryAfterMs(headers: HeaderRecord, now: number = Date.now()): number | undefined {
   for (const name of ['retry-after-ms', 'x-ratelimit-reset-after-ms', 'x-ratelimit-reset-ms']) {
     const v = first(headers[name])
     if (v !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(v)) return Math.ceil(Number(v))

@@ -128,7 +128,7 @@ export function cors(options: CorsOptions = {}): Middleware {
 }
 
 /** Parses `{ origins, methods, allowedHeaders, exposedHeaders, credentials, maxAge }` (key paths in errors). */
-export function parseCorsOptions(raw: Record<string, unknown>, at: string, validator = new ConfigValidator()): CorsOptions {
+export function parseCorsOptions(raw: Record<string, unknown>, at: string, validator: ConfigValidator = new ConfigValidator()): CorsOptions {
   const r = new OptionReader(raw, at, validator)
   const origins = r.strings('origins')
   const methods = r.get('methods') === undefined ? undefined : r.strings('methods').map((m) => m.toUpperCase())

@@ -66,7 +66,7 @@ export function headers(options: HeadersOptions = {}): Middleware {
 }
 
 /** Parses `{ request: { set, add, remove, rename }, response: { … } }` (key paths in errors). */
-export function parseHeadersOptions(raw: Record<string, unknown>, at: string, validator = new ConfigValidator()): HeadersOptions {
+export function parseHeadersOptions(raw: Record<string, unknown>, at: string, validator: ConfigValidator = new ConfigValidator()): HeadersOptions {
   const r = new OptionReader(raw, at, validator)
   const request = r.get('request')
   const response = r.get('response')

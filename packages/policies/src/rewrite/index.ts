@@ -58,7 +58,7 @@ export function rewriteTarget(target: string, options: RewriteOptions): string {
 }
 
 /** Parses `{ stripPrefix, addPrefix }` (key paths in errors). */
-export function parseRewriteOptions(raw: Record<string, unknown>, at: string, validator = new ConfigValidator()): RewriteOptions {
+export function parseRewriteOptions(raw: Record<string, unknown>, at: string, validator: ConfigValidator = new ConfigValidator()): RewriteOptions {
   const r = new OptionReader(raw, at, validator)
   const strip = r.get('stripPrefix')
   const add = r.get('addPrefix')
