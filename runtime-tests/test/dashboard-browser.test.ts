@@ -1,31 +1,16 @@
 // A real Chromium opens the admin dashboard of the *built* CLI (run by the runtime running this
 // test) on the admin listener, with every request that leaves 127.0.0.1 blocked: while a loop sends
 // traffic the figures move, and when one of the two endpoints stops, its health shows it.
-import { existsSync } from 'node:fs'
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
 import { freePort, RUNTIME, startGatewayProcess } from './harness.ts'
+import { hasChromium, useChromium } from '../../scripts/chromium.mjs'
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI for the browser test`)
 
 const TOKEN = 'dashboard-browser-admin-token-0123456789'
 
-let browser: Browser | undefined
-beforeAll(async () => {
-  if (!hasChromium) return
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
-}, 60_000)
-afterAll(async () => {
-  await browser?.close()
-})
+const browserOf = useChromium()
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -125,7 +110,7 @@ describe(`admin dashboard of the built CLI on ${RUNTIME}, in Chromium`, () => {
       agent.destroy()
     })
 
-    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } })
+    const context = await browserOf()!.newContext({ viewport: { width: 1280, height: 900 } })
     cleanup.push(() => context.close())
     const requested: string[] = []
     const blocked: string[] = []

@@ -1,32 +1,17 @@
 // A real Chromium loads /docs from the *built* CLI (run by the runtime running this test) with every
 // request that leaves 127.0.0.1 blocked: the page must render the gateway's operations from its
 // own files only, without a console error, and "Try it out" must reach a configured route.
-import { existsSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
 import { RUNTIME, startGatewayProcess } from './harness.ts'
+import { hasChromium, useChromium } from '../../scripts/chromium.mjs'
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI for the browser test`)
 
 const SECRET = 'sk-docs-browser-upstream-0123456789'
 const CLIENT_KEY = 'client-docs-browser-0123456789'
 
-let browser: Browser | undefined
-beforeAll(async () => {
-  if (!hasChromium) return
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
-}, 60_000)
-afterAll(async () => {
-  await browser?.close()
-})
+const browserOf = useChromium()
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -88,7 +73,7 @@ describe(`docs page of the built CLI on ${RUNTIME}, in Chromium`, () => {
     const gw = await startGatewayProcess(yaml(port))
     cleanup.push(() => gw.stop('SIGKILL'))
 
-    const context = await browser!.newContext()
+    const context = await browserOf()!.newContext()
     cleanup.push(() => context.close())
     const requested: string[] = []
     const blocked: string[] = []

@@ -48,7 +48,7 @@ export async function serve(config: GatewayConfig, options: ServeOptions = {}): 
     discovery: config.discovery ? config.discovery.endpoints.length : undefined,
     plugins: config.plugins.length || undefined,
   })
-  if (config.admin && config.admin.token === undefined) log('info', `admin API at ${config.admin.path} answers loopback clients only (no admin.token set)`)
+  if (config.admin && !config.admin.listen && config.admin.token === undefined) log('info', `admin API at ${config.admin.path} answers loopback clients only (no admin.token set)`)
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {

@@ -1,12 +1,9 @@
 // A real Chromium loads a page through the gateway and talks over a WebSocket relayed by it.
-import { existsSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer } from 'ws'
 import { startGateway, startUpstream } from './helpers.ts'
+import { hasChromium, launchChromium } from '../../../scripts/chromium.mjs'
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI for the browser test`)
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -43,11 +40,7 @@ describe('gateway: WebSocket in a real browser', () => {
     })
     cleanup.push(() => gw.close())
 
-    const { chromium } = await import('playwright-core')
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    })
+    const browser = await launchChromium()
     cleanup.push(() => browser.close())
     const page = await browser.newPage()
     await page.goto(`${gw.url}/chat/`)

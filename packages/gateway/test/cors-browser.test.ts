@@ -1,17 +1,14 @@
 // A real Chromium enforces CORS: a page on one origin (127.0.0.1:PORT_A) fetches the gateway on
 // another (127.0.0.1:PORT_B) and the browser decides what the page may read.
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
 import { definePolicy, OptionReader } from '@switchboard/core'
 import { GatewayRegistry } from '../src/index.ts'
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from './helpers.ts'
+import { hasChromium, useChromium } from '../../../scripts/chromium.mjs'
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI for the browser test`)
 
 /** What the gateway saw of each request, before any policy answered it. */
 interface Seen {
@@ -26,18 +23,7 @@ interface Seen {
 /** What the page got from one `fetch()`. */
 type Outcome = { ok: true; status: number; body: { method: string; cookie: string | null; trace: string | null }; total: string | null } | { ok: false; error: string }
 
-let browser: Browser | undefined
-beforeAll(async () => {
-  if (!hasChromium) return
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
-}, 60_000)
-afterAll(async () => {
-  await browser?.close()
-})
+const browserOf = useChromium()
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -115,7 +101,7 @@ async function setup(): Promise<Setup> {
   cleanup.push(() => gw.close())
 
   // A fresh context per test: its own cookie jar and its own preflight cache.
-  const context = await browser!.newContext()
+  const context = await browserOf()!.newContext()
   cleanup.push(() => context.close())
   await context.addCookies([{ name: 'sid', value: 'abc', url: gw.url, sameSite: 'Lax' }])
   const page = await context.newPage()

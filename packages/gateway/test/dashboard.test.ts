@@ -2,19 +2,19 @@
 // node:http harness that mounts it the two ways the admin handler does (at `/` on the admin
 // listener, at `/admin/dashboard` on the main one), gates it with a token like the admin API, and
 // serves `/admin/stats` snapshots the test scripts. Then a real Chromium runs the page against it.
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
 import { isGatewayError } from '@switchboard/core'
 import { createDashboard, type DashboardOptions, type DashboardStats, type LatencyHistogram } from '../src/admin/dashboard/index.ts'
 import { formatUptime, windowFigures, windowQuantile } from '../src/admin/dashboard/client.ts'
 import { NodeExchange } from '../src/index.ts'
 import { parseTarget } from '../src/transport/request-checks.ts'
+import { hasChromium, useChromium } from '../../../scripts/chromium.mjs'
 
 const TOKEN = 'dash-token-0123456789 +&/'
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot/package.json'))
@@ -200,28 +200,14 @@ describe('createDashboard over real sockets', () => {
   })
 })
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI for the browser test`)
 
-let browser: Browser | undefined
-beforeAll(async () => {
-  if (!hasChromium) return
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
-}, 60_000)
-afterAll(async () => {
-  await browser?.close()
-})
+const browserOf = useChromium()
 
 describe('the dashboard page in Chromium, against scripted /stats snapshots', () => {
   // Skipped only where /usr/bin/chromium is missing outside CI (CI throws above instead).
   it.skipIf(!hasChromium)('takes the token, shows windowed figures, endpoint health, recent errors, and the disconnected state', async () => {
     const h = await harness({ apiBase: '/admin' })
-    const context = await browser!.newContext()
+    const context = await browserOf()!.newContext()
     cleanup.push(() => context.close())
     const outside: string[] = []
     await context.route('**', (route) => {

@@ -1,15 +1,12 @@
-import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { attachWebSocketTunnel } from '../src/index.ts'
 import { Resources, closeServer, listen, startEcho } from './helpers.ts'
+import { hasChromium, launchChromium } from '../../../scripts/chromium.mjs'
 
 const res = new Resources()
 afterEach(() => res.close())
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI for the browser test`)
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tunnel</title><script>
 window.roundTrip = () => new Promise((resolve, reject) => {
@@ -35,11 +32,7 @@ describe('real browser', () => {
     const port = await listen(server)
     res.add(() => closeServer(server))
 
-    const { chromium } = await import('playwright-core')
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    })
+    const browser = await launchChromium()
     res.add(() => browser.close())
     const page = await browser.newPage()
     await page.goto(`http://127.0.0.1:${port}/`)
