@@ -178,7 +178,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     explain: (input) => explain(current.runtime, input),
     get discovery() {
       const d = current.runtime.discovery
-      return d ? async () => ({ stats: d.discovery.stats() }) : undefined
+      // The remembered routes (first 500), and the counters.
+      return d ? async () => ({ stats: d.discovery.stats(), remembered: await d.discovery.list('', { limit: 500 }) }) : undefined
     },
     metrics: () => ({ contentType: observer.registry.contentType, text: observer.registry.exposition() }),
     dashboard: (ex, sub) => (dashboard ??= createDashboard({ apiBase: current.runtime.config.admin?.path ?? '/admin' })).serve(ex, sub),

@@ -114,6 +114,18 @@ describe('metrics and the admin listener', () => {
   })
 })
 
+describe('admin discovery view', () => {
+  it('lists remembered discovery routes with the counters', async () => {
+    const d = await upstream()
+    const gw = await gateway({ discovery: { endpoints: [d.url], store: { driver: 'memory' } }, admin: true })
+    expect((await fetch(`${gw.url}/some/path`)).status).toBe(200)
+    const body = JSON.parse((await text(`${gw.url}/admin/discovery`)).body)
+    expect(body.discovery.stats).toMatchObject({ remembered: 1 })
+    expect(body.discovery.remembered).toHaveLength(1)
+    expect(JSON.stringify(body.discovery.remembered[0])).toContain(d.url)
+  })
+})
+
 describe('access logs and trace context', () => {
   it('writes one JSON line per request to a file, without the query string, and sampling keeps every 5xx', async () => {
     const up = await upstream((req, res) => {
