@@ -77,8 +77,9 @@ export async function runDemo(): Promise<void> {
       { name: 'api', match: { path: '/api/*' }, upstream: 'demo' },
       { name: 'everything-else', match: { path: '/*' }, upstream: 'demo' },
     ],
-    // Loopback only (no token): the dashboard, JSON and Prometheus on their own port.
-    admin: { listen: `127.0.0.1:${Number(process.env.ADMIN_PORT ?? (gatewayPort === 0 ? 0 : gatewayPort + 1))}` },
+    // Loopback only (no token): the dashboard, JSON and Prometheus on a port of their own (any free
+    // one unless ADMIN_PORT says; the printed instructions name it).
+    admin: { listen: `127.0.0.1:${Number(process.env.ADMIN_PORT ?? 0)}` },
     metrics: { path: '/metrics' },
   })
   const gateway = await serve(config)
