@@ -49,7 +49,8 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   const root = v.object(raw, '')
   v.keys(root, '', ROOT_KEYS)
   const plugins = root.plugins === undefined ? [] : v.list(root.plugins, 'plugins').map((p, i) => v.string(p, `plugins[${i}]`))
-  const server = parseServer(v, root.server)
+  const baseDir = options.file ? dirname(resolve(options.file)) : process.cwd()
+  const server = parseServer(v, root.server, baseDir)
   const discovery = parseDiscovery(v, root.discovery, registry)
   const upstreams = Object.create(null) as Record<string, UpstreamConfig>
   // With `targets:` (seed 004) or discovery, `upstreams:` may be left out.
@@ -58,7 +59,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   const names = Object.keys(upstreamsRaw)
   for (const name of names) {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) v.fail(`upstreams.${name}`, 'an upstream name of letters, digits, _ . -', name)
-    upstreams[name] = parseUpstream(v, name, upstreamsRaw[name], registry)
+    upstreams[name] = parseUpstream(v, name, upstreamsRaw[name], registry, baseDir)
     checkHealthOptions(v, upstreams[name])
   }
   for (const target of parseTargets(v, root.targets, names)) upstreams[target.name] = target
@@ -69,7 +70,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   if (root.proxy !== undefined && !tenants) v.fail('proxy', 'a clients: section (the /proxy envelope serves clients)', root.proxy)
   const proxy = tenants ? parseProxy(v, root.proxy, server.limits.maxBodyBytes) : undefined
   const docs = parseDocs(v, root.docs)
-  const policies = parsePolicies(v, root.policies, registry, options.file ? dirname(resolve(options.file)) : process.cwd())
+  const policies = parsePolicies(v, root.policies, registry, baseDir)
   const routesRaw = (discovery || tenants) && root.routes === undefined ? [] : v.list(root.routes, 'routes')
   if (routesRaw.length === 0 && !discovery && !tenants) v.fail('routes', 'at least one route (or a discovery: or clients: section)', routesRaw)
   const seen = new Set<string>()

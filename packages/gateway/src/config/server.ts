@@ -1,9 +1,16 @@
 import { type ConfigValidator, createIpMatcher } from '@switchboard/core'
-import type { ServerConfig } from './types.ts'
+import { availableParallelism } from 'node:os'
+import { parseListenerTls } from './tls.ts'
+import type { ServerConfig, TransportMode } from './types.ts'
 
-export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
+const TRANSPORTS: readonly TransportMode[] = ['auto', 'node', 'native']
+/** Most worker processes `server.workers` may ask for. */
+const MAX_WORKERS = 256
+
+/** `server:`; `baseDir` is where relative certificate paths are read from (the config file's folder). */
+export function parseServer(v: ConfigValidator, raw: unknown, baseDir: string = process.cwd()): ServerConfig {
   const s = raw === undefined ? {} : v.object(raw, 'server')
-  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies', 'publicPaths'])
+  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies', 'publicPaths', 'transport', 'workers', 'tls'])
   const l = s.limits === undefined ? {} : v.object(s.limits, 'server.limits')
   v.keys(l, 'server.limits', ['maxHeaderBytes', 'maxHeaderCount', 'headersTimeout', 'bodyIdleTimeout', 'sendTimeout', 'maxBodySize', 'maxRequestBodySize'])
   const healthPath = v.optString(s.healthPath, 'server.healthPath') ?? '/health'
@@ -26,7 +33,26 @@ export function parseServer(v: ConfigValidator, raw: unknown): ServerConfig {
     policies: policyNames(v, s.policies, 'server.policies'),
     trustedProxies: parseCidrs(v, s.trustedProxies, 'server.trustedProxies'),
     publicPaths: parsePublicPaths(v, s.publicPaths, 'server.publicPaths'),
+    transport: parseTransport(v, s.transport),
+    workers: parseWorkers(v, s.workers),
+    tls: parseListenerTls(v, s.tls, baseDir),
   }
+}
+
+function parseTransport(v: ConfigValidator, raw: unknown): TransportMode {
+  if (raw === undefined) return 'auto'
+  const t = v.string(raw, 'server.transport')
+  if (!(TRANSPORTS as readonly string[]).includes(t)) v.fail('server.transport', TRANSPORTS.join(', '), t)
+  return t as TransportMode
+}
+
+/** `server.workers`: a count, or `auto` (one per core the process may use). */
+function parseWorkers(v: ConfigValidator, raw: unknown): number {
+  if (raw === undefined) return 1
+  if (raw === 'auto') return Math.max(1, Math.min(MAX_WORKERS, availableParallelism()))
+  if (typeof raw === 'string' && /^\d+$/.test(raw)) raw = Number(raw)
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_WORKERS) v.fail('server.workers', `auto or a whole number from 1 to ${MAX_WORKERS}`, raw)
+  return raw
 }
 
 /** Paths exempt from authentication: exact (`/status`) or a subtree (`/assets/*`), compared with the normalised path. */

@@ -44,6 +44,54 @@ export interface ServerConfig {
   trustedProxies: string[]
   /** Paths no authentication applies to, on any route: exact (`/status`) or a subtree (`/assets/*`), matched against the normalised path. @default [] */
   publicPaths: string[]
+  /**
+   * The listener's HTTP implementation: `node` (`node:http`, every runtime), `native`
+   * (`Bun.serve` / `Deno.serve`), or `auto` (what {@link resolveTransport} picks for the runtime).
+   * Read at start only. @default 'auto'
+   */
+  transport: TransportMode
+  /** Worker processes sharing the port (`auto` = one per core). Read at start only. @default 1 */
+  workers: number
+  /** HTTPS on the listener (`server.tls`); undefined = plain HTTP. Certificates are re-read on reload. */
+  tls: ListenerTlsConfig | undefined
+}
+
+/** `server.transport`. */
+export type TransportMode = 'auto' | 'node' | 'native'
+
+/** One certificate of the listener: PEM texts read from `cert` / `key` files at load. */
+export interface TlsCertificateConfig {
+  /** Host name this certificate is chosen for by SNI (`*.example.com` allowed); undefined = the default certificate. */
+  serverName: string | undefined
+  /** The files named in the config, for messages and the admin view. */
+  certFile: string
+  keyFile: string
+  /** PEM text of the certificate chain. */
+  cert: string
+  /** PEM text of the private key (never shown by the admin API). */
+  key: string
+}
+
+/** `server.tls`: one entry, or a list of entries for SNI (the entry without `serverName` is the default). */
+export interface ListenerTlsConfig {
+  certificates: TlsCertificateConfig[]
+  /** Lowest protocol version accepted. @default 'TLSv1.2' */
+  minVersion: 'TLSv1.2' | 'TLSv1.3'
+  /** PEM text of CAs whose client certificates are requested and verified (mutual TLS); undefined = none asked. */
+  ca: string | undefined
+  /** The file `ca` was read from. */
+  caFile: string | undefined
+}
+
+/** `upstreams.NAME.tls`: how HTTPS targets are verified. */
+export interface UpstreamTlsConfig {
+  /** PEM text of the CAs trusted for this upstream instead of the runtime's defaults; undefined = defaults. */
+  ca: string | undefined
+  caFile: string | undefined
+  /** SNI name and the name the certificate must carry; undefined = the target URL's host. */
+  servername: string | undefined
+  /** `false` accepts any certificate (logged as a warning at start; for tests only). @default true */
+  rejectUnauthorized: boolean
 }
 
 /** Upstream timeouts (`upstreams.NAME.timeouts`). */
@@ -117,6 +165,8 @@ export interface UpstreamConfig {
   host?: HostMode
   /** Headers set on every request to this upstream unless the request sets them (`targets.NAME.defaultHeaders`). */
   defaultHeaders?: Record<string, string>
+  /** TLS options for `https://` targets (`upstreams.NAME.tls`). Absent = the runtime's CA store, SNI from the URL. */
+  tls?: UpstreamTlsConfig
 }
 
 /** `upstreams.NAME.host`: `preserve`, `upstream`, or `{ literal: 'api.example.com' }`. */

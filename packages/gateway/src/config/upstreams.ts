@@ -1,6 +1,7 @@
 import type { ConfigObject, ConfigValidator } from '@switchboard/core'
 import type { GatewayRegistry } from '../registry.ts'
 import { parseHeaderMap, parseHostMode } from './clients.ts'
+import { parseUpstreamTls } from './tls.ts'
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, PoolConfig, RetryConfig, RetryOn, UpstreamConfig } from './types.ts'
 
 export const DEFAULT_HEALTH: HealthCheckConfig = {
@@ -22,10 +23,10 @@ export const DEFAULT_OUTLIER: OutlierDetectionConfig = {
   maxEjectionMs: 300_000,
   maxEjectedPercent: 50,
 }
-export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, registry: GatewayRegistry): UpstreamConfig {
+export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, registry: GatewayRegistry, baseDir: string = process.cwd()): UpstreamConfig {
   const at = `upstreams.${name}`
   const u = v.object(raw, at)
-  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool', 'host', 'defaultHeaders'])
+  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool', 'host', 'defaultHeaders', 'tls'])
   let balancer: UpstreamConfig['balancer']
   if (u.balancer === undefined) balancer = { strategy: 'p2c', options: {} }
   else if (typeof u.balancer === 'string') balancer = { strategy: u.balancer, options: {} }
@@ -149,6 +150,7 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
     circuitBreaker: u.circuitBreaker === undefined || u.circuitBreaker === false ? undefined : parseBreaker(v, u.circuitBreaker, `${at}.circuitBreaker`),
     host: u.host === undefined ? 'preserve' : parseHostMode(v, u.host, `${at}.host`),
     defaultHeaders: u.defaultHeaders === undefined ? undefined : parseHeaderMap(v, u.defaultHeaders, `${at}.defaultHeaders`),
+    tls: parseUpstreamTls(v, u.tls, `${at}.tls`, baseDir),
   }
 }
 
