@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from '@switchboard/core'
 import { legacyToYaml } from '@switchboard/discovery'
-import { type ConfigFormat, type ConfigOverrides, isSeed004Config, loadConfigFile, readConfigObject, seed004ToYaml } from '@switchboard/gateway'
+import { type ConfigFormat, type ConfigOverrides, FleetStartError, isSeed004Config, loadConfigFile, readConfigObject, seed004ToYaml } from '@switchboard/gateway'
 import { runDemo } from './demo.ts'
-import { ListenError, serve } from './run.ts'
+import { ListenError, start } from './run.ts'
 
 const USAGE = `Usage:
   switchboard --config FILE [options]       run the gateway (PORT in the environment overrides server.port)
@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`${values.config}: ok (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams${plugins})`)
     return
   }
-  await serve(config, { clearRoutes: values['clear-routes'], file: values.config, overrides, watch: values.watch, registry })
+  await start(config, { clearRoutes: values['clear-routes'], file: values.config, overrides, watch: values.watch, registry })
 }
 
 class UsageError extends Error {}
@@ -106,6 +106,10 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   if ((err as Error)?.name === 'StoreOpenError') {
     console.error(`switchboard: ${(err as Error).message}`)
     process.exit(2)
+  }
+  if (err instanceof FleetStartError) {
+    console.error(`switchboard: ${err.message}`)
+    process.exit(err.exitCode)
   }
   if (err instanceof ListenError) {
     console.error(`switchboard: ${err.message}`)

@@ -1,4 +1,4 @@
-import type { EndpointStats, TrackedEndpoint } from '@switchboard/core'
+import type { EndpointStats, EngineStats, EngineStatsField, EngineUpdate, TrackedEndpoint } from '@switchboard/core'
 
 /** Options of {@link createEndpoint}. */
 export interface EndpointOptions {
@@ -21,6 +21,7 @@ export interface EndpointOptions {
 }
 
 const BUCKETS = 10
+
 
 /**
  * One endpoint with live stats: what balancers read, what proxy-pass and the health checker write.
@@ -55,6 +56,7 @@ export class EndpointState implements TrackedEndpoint, EndpointStats {
   readonly #bucketStart: Float64Array
   readonly #bucketCount: Uint32Array
   readonly #bucketErrors: Uint32Array
+  #engine: EngineView | undefined
 
   constructor(options: EndpointOptions) {
     const weight = options.weight ?? 1
@@ -85,15 +87,42 @@ export class EndpointState implements TrackedEndpoint, EndpointStats {
     return this
   }
 
+  /**
+   * The engine's own figures (from `setEngine`), or `undefined` when nothing scrapes this endpoint.
+   * The same object across updates; reading it allocates nothing.
+   */
+  get engine(): EngineStats | undefined {
+    return this.#engine
+  }
+
+  /**
+   * Requests the gateway started on this endpoint since the last engine scrape and that are still
+   * running: the engine's figures do not include them yet. 0 without engine stats.
+   */
+  get inFlightSinceScrape(): number {
+    return this.#engine?.inFlightSinceScrape ?? 0
+  }
+
+  /** Records an engine-stats scrape: its figures become `engine`, and `inFlightSinceScrape` starts over. */
+  setEngine(update: EngineUpdate): void {
+    this.#engine ??= new EngineView(this.#now)
+    this.#engine.update(update, this.#now())
+  }
+
   /** Marks a request as started; returns the start time to pass to {@link end}. */
   begin(): number {
     this.inFlight++
-    return this.#now()
+    const now = this.#now()
+    if (this.#engine !== undefined) this.#engine.inFlightSinceScrape++
+    return now
   }
 
   /** Marks a request as finished; `ok` false for a transport error or a 5xx. */
   end(startedAt: number, ok: boolean): void {
     if (this.inFlight > 0) this.inFlight--
+    const engine = this.#engine
+    // Only requests begun after the scrape were added; the older ones are in the engine's figures.
+    if (engine !== undefined && startedAt >= engine.scrapedAt && engine.inFlightSinceScrape > 0) engine.inFlightSinceScrape--
     const now = this.#now()
     const latency = Math.max(0, now - startedAt)
     this.totalRequests++
@@ -175,6 +204,7 @@ export class EndpointState implements TrackedEndpoint, EndpointStats {
       probeLatencyMs: nanToNull(this.probeLatencyMs),
       totalRequests: this.totalRequests,
       totalErrors: this.totalErrors,
+      ...(this.#engine === undefined ? undefined : { engine: this.#engine.toJSON() }),
     }
   }
 
@@ -220,6 +250,75 @@ export class EndpointState implements TrackedEndpoint, EndpointStats {
  * @example createEndpoint({ url: 'http://127.0.0.1:3000', weight: 2 })
  */
 export const createEndpoint = (options: EndpointOptions): EndpointState => new EndpointState(options)
+
+const ENGINE_FIELDS: readonly EngineStatsField[] = ['running', 'waiting', 'kvCacheUsage', 'prefixCacheHitRate', 'models']
+
+/** The live {@link EngineStats} of one endpoint: ages are computed when read, against the endpoint's clock. */
+class EngineView implements EngineStats {
+  running = Number.NaN
+  waiting = Number.NaN
+  kvCacheUsage = Number.NaN
+  prefixCacheHitRate = Number.NaN
+  models: readonly string[] = []
+  inFlightSinceScrape = 0
+  /** Clock time of the last update; requests begun at or after it count in `inFlightSinceScrape`. */
+  scrapedAt = Number.NEGATIVE_INFINITY
+  #complete = false
+  #staleAfterMs = 0
+  readonly #reportedAt = new Float64Array(ENGINE_FIELDS.length).fill(Number.NEGATIVE_INFINITY)
+  readonly #now: () => number
+
+  constructor(now: () => number) {
+    this.#now = now
+  }
+
+  update(u: EngineUpdate, now: number): void {
+    this.running = u.running
+    this.waiting = u.waiting
+    this.kvCacheUsage = u.kvCacheUsage
+    this.prefixCacheHitRate = u.prefixCacheHitRate
+    if (u.models !== undefined) this.models = u.models
+    this.#complete = u.complete
+    this.#staleAfterMs = u.staleAfterMs
+    this.scrapedAt = now
+    this.inFlightSinceScrape = 0
+    for (let i = 0; i < ENGINE_FIELDS.length; i++) {
+      const field = ENGINE_FIELDS[i]
+      const given = u.fieldAgesMs?.[field]
+      if (given !== undefined) this.#reportedAt[i] = Number.isFinite(given) ? now - given : Number.NEGATIVE_INFINITY
+      else if (field === 'models') continue // kept from the last /v1/models answer
+      else if (!Number.isNaN(this[field])) this.#reportedAt[i] = now
+      else this.#reportedAt[i] = Number.NEGATIVE_INFINITY
+    }
+  }
+
+  get ageMs(): number {
+    return this.#now() - this.scrapedAt
+  }
+
+  get stale(): boolean {
+    return !this.#complete || this.ageMs > this.#staleAfterMs
+  }
+
+  ageOf(field: EngineStatsField): number {
+    const i = ENGINE_FIELDS.indexOf(field)
+    return i === -1 ? Number.POSITIVE_INFINITY : this.#now() - this.#reportedAt[i]
+  }
+
+  toJSON(): Record<string, unknown> {
+    const age = this.ageMs
+    return {
+      running: nanToNull(this.running),
+      waiting: nanToNull(this.waiting),
+      kvCacheUsage: nanToNull(this.kvCacheUsage),
+      prefixCacheHitRate: nanToNull(this.prefixCacheHitRate),
+      models: this.models,
+      ageMs: Number.isFinite(age) ? Math.round(age) : null,
+      stale: this.stale,
+      inFlightSinceScrape: this.inFlightSinceScrape,
+    }
+  }
+}
 
 function nanToNull(value: number): number | null {
   return Number.isNaN(value) ? null : value

@@ -1,5 +1,6 @@
 export type { Balancer, Endpoint, EndpointStats, RequestInfo } from '@switchboard/core'
 export { createEndpoint, EndpointState, type EndpointOptions } from './endpoint.ts'
+export type { EngineStats, EngineStatsField, EngineUpdate } from '@switchboard/core'
 export {
   registerBalancer,
   createBalancer,
@@ -23,3 +24,6 @@ export {
 } from './consistent-hash.ts'
 export { stickyCookie, DEFAULT_STICKY_COOKIE, type StickyCookieOptions } from './sticky-cookie.ts'
 export { firstAvailable, type FirstAvailableOptions } from './first-available.ts'
+export { leastQueue, type LeastQueueOptions } from './least-queue.ts'
+export { prefixAffinity, type PrefixAffinityOptions } from './prefix-affinity.ts'
+export { score, type ScoreOptions, type ScoreWeights } from './score.ts'

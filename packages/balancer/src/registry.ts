@@ -4,9 +4,12 @@ import { firstAvailable, type FirstAvailableOptions } from './first-available.ts
 import { ipHash, type IpHashOptions } from './ip-hash.ts'
 import { leastConnections, type LeastConnectionsOptions } from './least-connections.ts'
 import { leastLatency, type LeastLatencyOptions } from './least-latency.ts'
+import { leastQueue, type LeastQueueOptions } from './least-queue.ts'
 import { p2c, type P2cOptions } from './p2c.ts'
+import { prefixAffinity, type PrefixAffinityOptions } from './prefix-affinity.ts'
 import { random, type RandomOptions } from './random.ts'
 import { roundRobin, type RoundRobinOptions } from './round-robin.ts'
+import { score, type ScoreOptions } from './score.ts'
 import { stickyCookie, type StickyCookieOptions } from './sticky-cookie.ts'
 
 /**
@@ -87,6 +90,9 @@ registerBalancer('p2c', (o) => p2c(o as P2cOptions))
 registerBalancer('ip-hash', (o) => ipHash(o as IpHashOptions))
 registerBalancer('consistent-hash', (o) => consistentHash(o as ConsistentHashOptions))
 registerBalancer('first-available', (o) => firstAvailable(o as FirstAvailableOptions))
+registerBalancer('least-queue', (o) => leastQueue(o as LeastQueueOptions))
+registerBalancer('prefix-affinity', (o) => prefixAffinity(o as PrefixAffinityOptions))
+registerBalancer('score', (o) => score(o as ScoreOptions))
 registerBalancer('sticky-cookie', (o) => {
   // Config names the fallback like any balancer: `fallback: least-connections` or `{ strategy, options }`.
   const { fallback, ...rest } = o

@@ -41,7 +41,7 @@ describe('registry', () => {
 
   it('rejects an unknown name with a RangeError listing the known ones', () => {
     expect(() => createBalancer('fastest')).toThrow(RangeError)
-    expect(() => createBalancer('fastest')).toThrow(/unknown balancer "fastest" \(known: consistent-hash, .*round-robin, sticky-cookie\)/)
+    expect(() => createBalancer('fastest')).toThrow(/unknown balancer "fastest" \(known: consistent-hash, .*round-robin, score, sticky-cookie\)/)
   })
 
   it('lets option errors name the option', () => {

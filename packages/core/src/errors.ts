@@ -144,6 +144,28 @@ export class ServiceUnavailableError extends GatewayError {
   }
 }
 
+/**
+ * 503 (or 429) `ERR_POOL_SATURATED`: every endpoint of the upstream is healthy but full (an LLM
+ * pool whose engines all queue past `maxQueue`). A balancer throws it from `pick()`; the client
+ * gets `Retry-After` from {@link PoolSaturatedError.headers}.
+ * @example throw new PoolSaturatedError({ status: 429, retryAfterSeconds: 2 })
+ */
+export class PoolSaturatedError extends GatewayError {
+  /** Seconds the client should wait, sent as `Retry-After`. */
+  readonly retryAfterSeconds: number
+  /** Response headers the gateway adds to this error's answer (`retry-after`). */
+  readonly headers: Readonly<Record<string, string>>
+  constructor(options: GatewayErrorOptions & { status?: 429 | 503; retryAfterSeconds?: number } = {}) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(options.retryAfterSeconds ?? 1))
+    super(options.status ?? 503, 'ERR_POOL_SATURATED', 'Every upstream engine is saturated', {
+      ...options,
+      details: { retryAfter: retryAfterSeconds, ...options.details },
+    })
+    this.retryAfterSeconds = retryAfterSeconds
+    this.headers = Object.freeze({ 'retry-after': String(retryAfterSeconds) })
+  }
+}
+
 /** Which wait ran out for an {@link UpstreamTimeoutError}. */
 export type TimeoutPhase = 'connect' | 'response' | 'idle'
 

@@ -14,6 +14,7 @@ export {
   NoHealthyUpstreamError,
   ServiceUnavailableError,
   UpstreamTimeoutError,
+  PoolSaturatedError,
   ConfigError,
   type GatewayErrorOptions,
   type GatewayErrorBody,
@@ -22,7 +23,7 @@ export {
 export { parseDuration, parseSize } from './units.ts'
 export { canonicalJson, MAX_CANONICAL_DEPTH } from './json.ts'
 export { HOP_BY_HOP_FIELDS } from './headers.ts'
-export type { Endpoint, EndpointStats, TrackedEndpoint, HeaderRecord, RequestInfo, Balancer } from './types.ts'
+export type { Endpoint, EndpointStats, EngineStats, EngineStatsField, EngineUpdate, TrackedEndpoint, HeaderRecord, RequestInfo, Balancer } from './types.ts'
 export {
   encodeText,
   decodeText,

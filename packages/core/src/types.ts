@@ -29,6 +29,66 @@ export interface EndpointStats {
 }
 
 /**
+ * A field of {@link EngineStats} that an engine reports (for {@link EngineStats.ageOf}).
+ * @example const field: EngineStatsField = 'waiting'
+ */
+export type EngineStatsField = 'running' | 'waiting' | 'kvCacheUsage' | 'prefixCacheHitRate' | 'models'
+
+/**
+ * What an inference engine (vLLM, SGLang, TGI) reports about its own load, scraped from its
+ * Prometheus `/metrics` and `/v1/models`. A metric the engine did not report (or renamed) is
+ * `NaN`, never 0, and makes the stats `stale`; balancers then fall back to the gateway's own
+ * counters. Reading a field never allocates.
+ * @example
+ * const e = endpoint.engine
+ * const queue = e && !e.stale ? e.running + e.waiting + e.inFlightSinceScrape : endpoint.stats.inFlight
+ */
+export interface EngineStats {
+  /** Requests the engine is running now (`vllm:num_requests_running`); `NaN` when unknown. */
+  readonly running: number
+  /** Requests queued in the engine (`vllm:num_requests_waiting`); `NaN` when unknown. */
+  readonly waiting: number
+  /** KV-cache usage, 0..1 (`vllm:kv_cache_usage_perc`); `NaN` when unknown. */
+  readonly kvCacheUsage: number
+  /** Prefix-cache hit rate, 0..1, between the last two scrapes; `NaN` when unknown. */
+  readonly prefixCacheHitRate: number
+  /** Model ids the endpoint serves (`GET /v1/models`); empty when unknown. */
+  readonly models: readonly string[]
+  /** Milliseconds since the last successful scrape; `Infinity` before one. */
+  readonly ageMs: number
+  /** True when a required metric is missing, the last scrape failed, or the figures are older than 3 intervals. */
+  readonly stale: boolean
+  /** Requests the gateway itself sent to this endpoint since the last scrape (not in the engine's figures yet). */
+  readonly inFlightSinceScrape: number
+  /** Milliseconds since `field` was last reported; `Infinity` when it never was. */
+  ageOf(field: EngineStatsField): number
+}
+
+/**
+ * One engine-stats scrape as a scraper hands it to an endpoint (`EndpointState.setEngine`).
+ * Unknown figures are `NaN`, never 0.
+ * @example const update: EngineUpdate = { running: 3, waiting: 0, kvCacheUsage: 0.4, prefixCacheHitRate: Number.NaN, complete: true, staleAfterMs: 3_000 }
+ */
+export interface EngineUpdate {
+  /** Requests running in the engine; `NaN` when the metric was missing. */
+  running: number
+  /** Requests waiting in the engine; `NaN` when the metric was missing. */
+  waiting: number
+  /** KV-cache usage 0..1; `NaN` when missing. */
+  kvCacheUsage: number
+  /** Prefix-cache hit rate 0..1; `NaN` when missing or not computable yet. */
+  prefixCacheHitRate: number
+  /** Served model ids; `undefined` keeps the previous list. */
+  models?: readonly string[]
+  /** False when the scrape failed or a required metric was missing: the stats are then stale. */
+  complete: boolean
+  /** The stats turn stale this long after the update (3 scrape intervals). */
+  staleAfterMs: number
+  /** How old each field already is at this update, in ms (`Infinity` = never reported). @default 0 for every known figure */
+  fieldAgesMs?: Partial<Record<EngineStatsField, number>>
+}
+
+/**
  * One target of an upstream as a balancer sees it.
  * `weight` is the effective weight (slow start may hold it below `configuredWeight`).
  */
@@ -47,6 +107,11 @@ export interface Endpoint {
   readonly healthy: boolean
   /** Live statistics. */
   readonly stats: EndpointStats
+  /**
+   * The engine's own figures, when the upstream scrapes them (`engineStats:`); absent otherwise.
+   * @example const waiting = endpoint.engine?.waiting ?? Number.NaN
+   */
+  readonly engine?: EngineStats
 }
 
 /** Header values as a lowercase record, the way `node:http` exposes them. */
@@ -81,6 +146,11 @@ export interface Balancer {
    * Optional.
    */
   responseHeaders?(endpoint: Endpoint, request: RequestInfo): Record<string, string> | undefined
+  /**
+   * True when `pick()` looks at `request.body` (the prompt of an LLM request): the gateway then
+   * parses a JSON body, within its body-size limit, before picking. @default false
+   */
+  readonly needsBody?: boolean
 }
 
 /**

@@ -8,6 +8,7 @@ import { createDashboard } from './admin/dashboard/index.ts'
 import { buildStats, explain } from './admin/insight.ts'
 import { type AdminListener, createAdminListener } from './admin/listener.ts'
 import { Observer } from './observe/observer.ts'
+import type { FleetAdmin } from './cluster/worker.ts'
 import type { LoadedConfig } from './config/load.ts'
 import type { GatewayConfig } from './config/types.ts'
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.ts'
@@ -15,8 +16,11 @@ import { probeEndpoint } from './pipeline/terminals.ts'
 import { GatewayRegistry, type ReloadSummary } from './registry.ts'
 import { type GatewayLogger, Runtime } from './runtime/runtime.ts'
 import type { UpstreamRuntime } from './runtime/upstream.ts'
-import { createNodeTransport } from './transport/node.ts'
+import { createNodeTransport, type NodeTransport } from './transport/node.ts'
 import type { NodeExchange } from './transport/node-exchange.ts'
+import type { GatewayExchange } from './transport/exchange.ts'
+import { createNativeTransport, type NativeTransport } from './transport/native.ts'
+import { nativeCaveats, resolveTransport } from './transport/select.ts'
 
 export type { GatewayLogger } from './runtime/runtime.ts'
 
@@ -32,14 +36,23 @@ export interface GatewayOptions {
   registry?: GatewayRegistry
   /** Where `reload()` without an argument (SIGHUP, `POST /admin/reload`) reads the new config from. */
   source?: () => Promise<LoadedConfig>
+  /** Set in a `server.workers` fleet worker: the admin API answers for every worker (cluster/worker.ts). */
+  fleet?: FleetAdmin
 }
 
 /** A running (or ready to run) gateway. */
 export interface Gateway {
   /** The validated config in force (changes on reload). */
   readonly config: GatewayConfig
-  /** The `node:http` server (created by the gateway). */
+  /**
+   * The `node:http` server (created by the gateway). On the native transport there is none: reading
+   * it throws (use {@link Gateway.address} and {@link Gateway.transport}).
+   */
   readonly server: Server
+  /** The transport serving requests: `node` (`node:http`) or `native` (`Bun.serve` / `Deno.serve`). */
+  readonly transport: 'node' | 'native'
+  /** The main listener's address once `listen()` resolved. */
+  address(): AddressInfo | undefined
   /** The store shared by everything that keeps state (of the config in force). */
   readonly store: Store
   /** Starts listening on `config.server.host`/`port` (or the given port). */
@@ -101,29 +114,43 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     tunnels,
     logger,
     closing: () => closing,
-    admin: (ex: NodeExchange, sub: string) => handleAdmin(ex, sub, current.runtime.config.admin!, adminActions),
+    admin: (ex: NodeExchange, sub: string) =>
+      options.fleet ? options.fleet.admin(ex, sub, current.runtime.config.admin!, adminActions) : handleAdmin(ex, sub, current.runtime.config.admin!, adminActions),
     onTunnel: (socket: import('node:net').Socket) => transport.trackTunnel(socket),
-    metrics: (ex: NodeExchange) => sendMetrics(ex, adminActions),
+    metrics: (ex: NodeExchange) => (options.fleet ? options.fleet.metrics(ex) : sendMetrics(ex, adminActions)),
   }
   const install = (runtime: Runtime): void => {
     current = { runtime, pipeline: buildPipeline(runtime, ctx) }
   }
   install(await Runtime.build(config, deps(options.registry ?? new GatewayRegistry())))
 
-  const transport = createNodeTransport(config.server, () => current.runtime.config.server.limits, {
+  // `server.transport` (read at start): node:http, or Bun.serve / Deno.serve; `native` with a config
+  // it cannot serve throws here, naming the key.
+  const choice = resolveTransport(config.server.transport, config)
+  if (config.server.transport === 'auto' && choice.reason && choice.transport === 'node' && !choice.reason.startsWith('Node')) logger('info', `server.transport auto: node:http (${choice.reason})`, {})
+  const handler = {
     closing: () => closing,
-    clientIp: (req) => current.runtime.clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
-    async run(ex) {
+    clientIp: (req: import('node:http').IncomingMessage) => current.runtime.clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
+    clientIpOf: (peer: string, forwardedFor: string | string[] | undefined) => current.runtime.clientIp(peer, forwardedFor),
+    async run(ex: GatewayExchange) {
       const { runtime, pipeline } = current
       runtime.enter()
       const mark = observer.begin(ex)
-      ex.res.once('close', () => {
+      ex.onDone(() => {
         runtime.leave()
         observer.done(ex, mark)
       })
       await pipeline(ex)
     },
-  })
+  }
+  const limitsNow = () => current.runtime.config.server.limits
+  if (choice.transport === 'native') for (const caveat of nativeCaveats(config)) logger('warn', `server.transport native: ${caveat}`, {})
+  const transport: NodeTransport | NativeTransport =
+    choice.transport === 'native' ? createNativeTransport(config.server, limitsNow, handler) : createNodeTransport(config.server, limitsNow, handler)
+  const nodeServer = (): Server => {
+    if ('server' in transport) return transport.server
+    throw new TypeError('gateway.server: this gateway runs on the native transport (server.transport: native); use gateway.address()')
+  }
 
   async function reload(next?: LoadedConfig | GatewayConfig): Promise<ReloadSummary> {
     if (closing) throw new Error('the gateway is shutting down')
@@ -144,7 +171,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       loaded.config.server.host = listening.host
       loaded.config.server.port = listening.port
     }
+    if ((wanted.tls === undefined) !== (transport.tls === undefined)) {
+      // HTTP and HTTPS are different servers: the listening socket would have to be rebuilt.
+      throw new Error(`reload refused: turning server.tls ${wanted.tls ? 'on' : 'off'} needs a restart; the current config keeps serving`)
+    }
+    // Certificates are checked before anything changes and put in force with the new config.
+    const commitTls = transport.tls && JSON.stringify(wanted.tls) !== JSON.stringify(transport.tls.config) ? transport.tls.prepare(wanted.tls!) : undefined
     const runtime = await Runtime.build(loaded.config, deps(loaded.registry), old)
+    commitTls?.()
     install(runtime)
     const summary = runtime.diff(old)
     // Admin overrides of maintenance instances that no longer exist are dropped.
@@ -197,11 +231,20 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       : undefined,
   }
 
+  // A fleet worker serves its admin actions to the primary (which owns admin.listen) on a private port.
+  if (options.fleet) await options.fleet.attach(adminActions, () => current.runtime.config.admin)
+
   const gateway: Gateway = {
     get config() {
       return current.runtime.config
     },
-    server: transport.server,
+    get server() {
+      return nodeServer()
+    },
+    transport: choice.transport,
+    address() {
+      return 'server' in transport ? ((transport.server.address() as AddressInfo | null) ?? undefined) : transport.address()
+    },
     get store() {
       return current.runtime.store
     },
@@ -214,11 +257,17 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     },
     async listen(port = current.runtime.config.server.port, hostname = current.runtime.config.server.host) {
       const admin = current.runtime.config.admin
-      if (admin?.listen && !adminListener) {
+      if (admin?.listen && !adminListener && !options.fleet) {
         adminListener = createAdminListener(() => current.runtime.config.admin ?? admin, adminActions, logger)
         adminAddress = await adminListener.listen(admin.listen.host, admin.listen.port)
         if (admin.token === undefined) logger('warn', `admin listener on ${adminAddress.address}:${adminAddress.port} has no admin.token: it answers loopback clients only`, {})
         else logger('info', `admin listener on ${adminAddress.address}:${adminAddress.port}: dashboard at /, JSON under ${admin.path}, Prometheus at /metrics`, {})
+      }
+      if (!('server' in transport)) {
+        const address = await transport.listen(port, hostname)
+        started = true
+        for (const h of current.runtime.hooks) if (h.startup) await safeHook(logger, 'startup', () => h.startup!({ address: address.address, port: address.port }))
+        return address
       }
       const server = transport.server
       return new Promise((resolve, reject) => {
@@ -239,6 +288,18 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         const shutdownMs = current.runtime.config.server.shutdownTimeoutMs
         // Frame-mode tunnels get a 1001 close handshake now; transparent ones run until the drain deadline.
         const tunnelsClosed = tunnels.closeAll({ timeoutMs: shutdownMs })
+        if (!('server' in transport)) {
+          transport.stopAccepting()
+          const deadline = Date.now() + shutdownMs
+          while (transport.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+          await transport.closeAll()
+          await tunnelsClosed
+          await adminListener?.close()
+          await observer.close()
+          if (started) for (const h of current.runtime.hooks) if (h.shutdown) await safeHook(logger, 'shutdown', () => h.shutdown!())
+          await current.runtime.retire(undefined, Date.now())
+          return
+        }
         const server = transport.server
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections?.()
@@ -299,6 +360,8 @@ function describeMatch(match: GatewayConfig['routes'][number]['match']): Record<
 }
 
 const SECRET_KEY = /token|secret|password|passwd|key|authorization|credential|cookie|hash/i
+const TLS_FILE_KEYS = new Set(['certFile', 'keyFile', 'caFile'])
+const TLS_PEM_KEYS = new Set(['cert', 'key', 'ca'])
 /** Sections whose every value is a secret (their names are not). */
 const SECRET_SECTIONS = new Set(['secrets', 'users'])
 
@@ -315,6 +378,9 @@ function redact(config: GatewayConfig): unknown {
   return JSON.parse(
     JSON.stringify(config, (key, value: unknown) => {
       if (value instanceof RegExp) return String(value)
+      // TLS (`server.tls`, `upstreams.NAME.tls`): file names stay, PEM texts (certificates and keys) go.
+      if (TLS_FILE_KEYS.has(key) && typeof value === 'string') return value
+      if (TLS_PEM_KEYS.has(key) && typeof value === 'string' && value.includes('-----BEGIN ')) return undefined
       if (SECRET_SECTIONS.has(key) && typeof value === 'object' && value !== null) return hide(value)
       if (key && SECRET_KEY.test(key) && (typeof value === 'string' || typeof value === 'number')) return '(redacted)'
       return value

@@ -47,6 +47,23 @@ export { buildOpenApi, createDocs, type DocsHandler, type OpenApiDocument } from
 export { AccessPlan, looseVariant, METHOD_OVERRIDE_HEADERS } from './runtime/access.ts'
 export { createGateway, type Gateway, type GatewayOptions, type GatewayLogger } from './gateway.ts'
 export {
+  startPrimary,
+  FleetStartError,
+  isFleetWorker,
+  joinFleet,
+  mergeExpositions,
+  mergeAdminJson,
+  mergeValues,
+  STATE_GAUGES,
+  type FleetAdmin,
+  type FleetPrimary,
+  type FleetWorkerInfo,
+  type PrimaryOptions,
+  type RollOutcome,
+  type WorkerLink,
+  type WorkerAnswer,
+} from './cluster/index.ts'
+export {
   GatewayRegistry,
   definePlugin,
   type GatewayPlugin,
@@ -55,6 +72,10 @@ export {
   type ReloadSummary,
 } from './registry.ts'
 export { NodeExchange } from './transport/node-exchange.ts'
+export type { GatewayExchange, TransportKind, ExchangeForwardOptions, ExchangeRequestOptions, ExchangeTunnelOptions, ExchangeUpgrade, UpstreamFetcher } from './transport/exchange.ts'
+export { NativeExchange, nativeSaturated, type NativeRequestInit } from './transport/native-exchange.ts'
+export { createNativeTransport, type NativeTransport, type NativeTransportHandler } from './transport/native.ts'
+export { nativeBlocker, nativeCaveats, NATIVE_BY_DEFAULT, resolveTransport, RUNTIME, type TransportChoice } from './transport/select.ts'
 export { UpstreamRuntime } from './runtime/upstream.ts'
 export { Runtime, type RouteRuntime } from './runtime/runtime.ts'
 export {
@@ -78,3 +99,4 @@ export {
   type UpstreamInterceptor,
   type Verdict,
 } from './upstream/call.ts'
+export { resolveTransport, nativeBlocker, type TransportChoice } from './transport/select.ts'

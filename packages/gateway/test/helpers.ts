@@ -83,6 +83,10 @@ export interface TestGateway {
 
 /** Builds a config from a plain object (validated like YAML), starts the gateway on port 0. */
 export async function startGateway(raw: Record<string, unknown>, options: GatewayOptions = {}): Promise<TestGateway> {
+  // SWITCHBOARD_TRANSPORT=node|native runs the suites on that transport (unless a test sets its own).
+  const transport = process.env.SWITCHBOARD_TRANSPORT
+  const server = raw.server as Record<string, unknown> | undefined
+  if (transport && server?.transport === undefined) raw = { ...raw, server: { ...server, transport } }
   const config = parseConfig(raw, { registry: options.registry })
   const gateway = await createGateway(config, { logger: () => {}, ...options })
   const address = await gateway.listen(0, '127.0.0.1')

@@ -70,7 +70,7 @@ export interface HealthCheckerOptions {
   initiallyHealthy?: boolean
   /** A returning endpoint's weight ramps from 10% to `configuredWeight` over this long; 0 is off. @default 0 */
   slowStartMs?: number
-  /** Fetch used by probes; inject one only for unit tests. @default globalThis.fetch */
+  /** Fetch used by probes: a test double, or one that verifies `https:` targets with a private CA (the gateway's `upstreams.NAME.tls`). @default globalThis.fetch */
   fetch?: typeof fetch
   /** Clock in ms. @default performance.now */
   now?: () => number

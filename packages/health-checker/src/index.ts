@@ -9,3 +9,13 @@ export {
   type PassiveHealthCheckOptions,
   type StatusPattern,
 } from './health-checker.ts'
+export {
+  createEngineStatsScraper,
+  DEFAULT_ENGINE_STATS_INTERVAL_MS,
+  DEFAULT_ENGINE_STATS_MAX_BYTES,
+  type EngineScrapeReport,
+  type EngineStatsFormat,
+  type EngineStatsScraper,
+  type EngineStatsScraperOptions,
+  type EngineStatsTarget,
+} from './engine-stats.ts'

@@ -132,6 +132,13 @@ export interface ForwardOptions {
    */
   signal?: AbortSignal
   /**
+   * Set when the caller keeps an `'error'` listener on `req` and `res` for their whole life (the
+   * gateway's transport does): `forward()` then adds none of its own. Leave unset otherwise: an
+   * `'error'` without a listener kills the process (Bun emits one on a cut upload).
+   * @default false
+   */
+  errorListenersSet?: boolean
+  /**
    * Largest request body sent upstream. A declared `Content-Length` above it rejects with 413
    * `ERR_PAYLOAD_TOO_LARGE` before anything is sent; a chunked body that grows past it aborts the
    * upstream request and rejects the same way. Ignored with `body`.
@@ -318,8 +325,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#tap = options.tap
     // Regression (Bun): a stalled upload that is cut after the exchange emits `error: aborted` on
     // `req`; an 'error' without a listener kills the process. These stay for the streams' lifetime.
-    req.on('error', ignore)
-    res.on('error', ignore)
+    if (options.errorListenersSet !== true) {
+      req.on('error', ignore)
+      res.on('error', ignore)
+    }
     res.on('close', this.#onClientClose)
     const signal = options.signal
     // Already gone: 'close' will not fire again, so abort as soon as the request starts.
@@ -437,7 +446,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     const res = this.#res
     const options = this.#options
-    cleanResponseHeaders(headers, options.via ?? DEFAULT_VIA, options.responseHeaders)
+    headers = cleanResponseHeaders(headers, options.via ?? DEFAULT_VIA, options.responseHeaders)
     if (options.shouldRetry && !this.#gone) {
       let retry = false
       try {

@@ -60,6 +60,9 @@ const FORWARDING = new Map<string, number>([
 
 const HOP_BY_HOP_RESPONSE = HOP_BY_HOP_FIELDS
 
+// `Connection` values that list no field beyond the hop-by-hop ones, as peers usually spell them.
+const NO_TOKENS = new Set(['keep-alive', 'Keep-Alive', 'close', 'Close'])
+
 // Listing these in `Connection` must not break framing or routing (hop-by-hop header abuse).
 const PROTECTED = new Set(['host', 'content-length'])
 
@@ -68,6 +71,8 @@ function connectionTokens(values: string[] | undefined): Set<string> | undefined
   if (values === undefined) return undefined
   let tokens: Set<string> | undefined
   for (const value of values) {
+    // Nearly every peer sends just `keep-alive` or `close`: both are hop-by-hop already.
+    if (value.length <= 10 && NO_TOKENS.has(value)) continue
     for (const raw of value.split(',')) {
       const token = raw.trim().toLowerCase()
       if (token === '' || PROTECTED.has(token)) continue
@@ -167,9 +172,14 @@ export function lowerOverrides(
   return map
 }
 
+const HOP_BY_HOP_RESPONSE_SET: ReadonlySet<string> = new Set(HOP_BY_HOP_RESPONSE)
+
 /**
- * Cleans an upstream response head in place: hop-by-hop fields (and those listed in
- * `Connection`) removed, our `Via` appended, then `extra` set over the upstream's fields.
+ * Cleans an upstream response head: hop-by-hop fields (and those listed in `Connection`) removed,
+ * our `Via` appended, then `extra` set over the upstream's fields. Returns a new record (copying the
+ * kept fields costs less than `delete`, which turns the parser's record into a slow dictionary);
+ * `headers` itself is left as it was.
+ * @example cleanResponseHeaders({ connection: 'keep-alive', 'content-type': 'text/plain' }, '1.1 switchboard', undefined) // { 'content-type': 'text/plain', via: '1.1 switchboard' }
  */
 export function cleanResponseHeaders(
   headers: HeaderRecord,
@@ -177,22 +187,22 @@ export function cleanResponseHeaders(
   extra: Record<string, string | string[]> | undefined,
 ): HeaderRecord {
   const connection = headers.connection
-  if (connection !== undefined) {
-    const listed = connectionTokens(typeof connection === 'string' ? [connection] : connection)
-    if (listed) for (const name of listed) delete headers[name]
-  }
-  for (const name of HOP_BY_HOP_RESPONSE) {
-    if (headers[name] !== undefined) delete headers[name]
+  const listed = connection === undefined ? undefined : connectionTokens(typeof connection === 'string' ? [connection] : connection)
+  const out: HeaderRecord = {}
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || HOP_BY_HOP_RESPONSE_SET.has(name) || listed?.has(name)) continue
+    out[name] = value
   }
   // Identical duplicates passed the parser; Node wants one value.
-  const length = headers['content-length']
-  if (Array.isArray(length)) headers['content-length'] = length[0]
+  const length = out['content-length']
+  if (Array.isArray(length)) out['content-length'] = length[0]
   if (via !== false) {
-    const prior = headers.via
-    headers.via = prior === undefined ? via : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${via}`
+    const prior = out.via
+    out.via = prior === undefined ? via : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${via}`
   }
   if (extra) {
-    for (const name of Object.keys(extra)) headers[name.toLowerCase()] = extra[name]
+    for (const name of Object.keys(extra)) out[name.toLowerCase()] = extra[name]
   }
-  return headers
+  return out
 }

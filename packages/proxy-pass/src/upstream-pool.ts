@@ -39,6 +39,13 @@ export interface UpstreamPoolOptions {
    * @default undefined
    */
   onDisconnect?: () => void
+  /**
+   * How `https:` origins are verified: `ca` (PEM) trusted instead of the runtime's store, `servername`
+   * sent as SNI and checked against the certificate instead of the URL's host, and
+   * `rejectUnauthorized: false` to accept any certificate (tests only). Ignored for `http:`.
+   * @default undefined (the runtime's CA store, SNI from the URL, certificates verified)
+   */
+  tls?: { ca?: string; servername?: string; rejectUnauthorized?: boolean }
 }
 
 /**
@@ -138,7 +145,8 @@ export class UpstreamPoolImpl implements UpstreamPool {
       keepAliveTimeout: keepAliveTimeoutMs,
       // An upstream hint may shorten the idle time, never stretch it past our setting.
       keepAliveMaxTimeout: keepAliveTimeoutMs,
-      connect: { timeout: connectTimeoutMs },
+      // tls.connect options for https: origins; an undefined rejectUnauthorized would mean "accept anything".
+      connect: { timeout: connectTimeoutMs, ...(url.protocol === 'https:' && options.tls ? { ca: options.tls.ca, servername: options.tls.servername, rejectUnauthorized: options.tls.rejectUnauthorized !== false } : {}) },
     })
     const { onConnect, onDisconnect } = options
     if (onConnect) this.#pool.on('connect', () => onConnect())

@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { BadGatewayError, UpstreamTimeoutError, type GatewayError } from '@switchboard/core'
 import { writeErrorResponse, type UpstreamTarget } from './handshake.ts'
 import type { JoinGroup } from './group.ts'
+import { tlsVerifyOptions } from './transparent.ts'
 import type { TunnelCloseInfo, TunnelOptions, TunnelResult } from './types.ts'
 
 /** Everything the frame-aware relay needs, resolved by `tunnelUpgrade()`. */
@@ -73,11 +74,14 @@ export function relayFrames(
     // ws checks each frame header's declared length (and a fragmented message's running total)
     // against this before it reads the payload, and fails the connection with 1009.
     maxPayload: plan.maxMessageBytes,
+    // ws hands these to tls.connect (ours below, or its own where createConnection is ignored).
+    ...(target.secure && tlsVerifyOptions(options)),
+    ...(target.secure && options.tls?.servername !== undefined && { servername: options.tls.servername }),
     // Own socket factory so the connect phase gets its own timeout (ws only has one for the whole handshake).
     createConnection: ((opts: Record<string, unknown>) => {
       connecting = true
       const socket: Socket = target.secure
-        ? tlsConnect({ ...opts, path: undefined, servername: isIP(target.hostname) === 0 ? target.hostname : '' } as never)
+        ? tlsConnect({ ...opts, path: undefined, servername: options.tls?.servername ?? (isIP(target.hostname) === 0 ? target.hostname : '') } as never)
         : netConnect({ ...opts, path: undefined } as never)
       socket.setNoDelay(true)
       // ws swaps its own socket listeners around during and after the handshake; this one stays for

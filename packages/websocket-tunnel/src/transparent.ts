@@ -43,8 +43,9 @@ export function relayTransparent(
     ? tlsConnect({
         host: target.hostname,
         port: target.port,
-        servername: isIP(target.hostname) === 0 ? target.hostname : undefined,
+        servername: options.tls?.servername ?? (isIP(target.hostname) === 0 ? target.hostname : undefined),
         ALPNProtocols: ['http/1.1'],
+        ...tlsVerifyOptions(options),
       })
     : netConnect({ host: target.hostname, port: target.port })
   upstream.setNoDelay(true)
@@ -303,4 +304,14 @@ function createChunkedScanner(): (chunk: Buffer) => number {
     }
     return -1
   }
+}
+
+/**
+ * `ca` / `rejectUnauthorized` of {@link TunnelOptions.tls} for `tls.connect`: `ca` only when set, and
+ * `rejectUnauthorized` always a boolean (an undefined one would make `tls.connect` accept anything).
+ * @example const verify = tlsVerifyOptions({ target: 'wss://10.0.0.7', tls: { ca: caPem } }) // { ca, rejectUnauthorized: true }
+ */
+export function tlsVerifyOptions(options: TunnelOptions): { ca?: string; rejectUnauthorized: boolean } {
+  const tls = options.tls
+  return tls?.ca === undefined ? { rejectUnauthorized: tls?.rejectUnauthorized !== false } : { ca: tls.ca, rejectUnauthorized: tls.rejectUnauthorized !== false }
 }

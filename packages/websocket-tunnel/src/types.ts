@@ -53,6 +53,13 @@ export interface TunnelOptions {
   via?: string | false
   /** The client gets a 504 JSON when the upstream does not accept the connection in time. @default 2_000 */
   connectTimeoutMs?: number
+  /**
+   * How an `https:`/`wss:` target is verified: `ca` (PEM) trusted instead of the runtime's store,
+   * `servername` sent as SNI and checked against the certificate instead of the target's host,
+   * `rejectUnauthorized: false` accepts any certificate (tests only). Ignored for `http:`/`ws:`.
+   * @default undefined (the runtime's CA store, SNI from the target, certificates verified)
+   */
+  tls?: { ca?: string; servername?: string; rejectUnauthorized?: boolean }
   /** The upstream must answer the upgrade within this, else the client gets a 504 JSON. @default 10_000 */
   handshakeTimeoutMs?: number
   /** No message either way for this long closes both sides with 1001 (turns on frame mode). @default 0 (off) */

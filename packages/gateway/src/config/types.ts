@@ -167,6 +167,16 @@ export interface UpstreamConfig {
   defaultHeaders?: Record<string, string>
   /** TLS options for `https://` targets (`upstreams.NAME.tls`). Absent = the runtime's CA store, SNI from the URL. */
   tls?: UpstreamTlsConfig
+  /** Scrape each target's Prometheus metrics (`upstreams.NAME.engineStats`): vLLM/SGLang/TGI queue and KV figures for the LLM balancers. */
+  engineStats?: EngineStatsConfig
+}
+
+/** `upstreams.NAME.engineStats: { path, interval, timeout, format }`. */
+export interface EngineStatsConfig {
+  path: string
+  intervalMs: number
+  timeoutMs: number
+  format: 'vllm' | 'sglang' | 'tgi' | 'auto'
 }
 
 /** `upstreams.NAME.host`: `preserve`, `upstream`, or `{ literal: 'api.example.com' }`. */

@@ -2,7 +2,7 @@ import type { ConfigObject, ConfigValidator } from '@switchboard/core'
 import type { GatewayRegistry } from '../registry.ts'
 import { parseHeaderMap, parseHostMode } from './clients.ts'
 import { parseUpstreamTls } from './tls.ts'
-import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, PoolConfig, RetryConfig, RetryOn, UpstreamConfig } from './types.ts'
+import type { CircuitBreakerConfig, EngineStatsConfig, HealthCheckConfig, OutlierDetectionConfig, PoolConfig, RetryConfig, RetryOn, UpstreamConfig } from './types.ts'
 
 export const DEFAULT_HEALTH: HealthCheckConfig = {
   path: '/',
@@ -26,7 +26,7 @@ export const DEFAULT_OUTLIER: OutlierDetectionConfig = {
 export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, registry: GatewayRegistry, baseDir: string = process.cwd()): UpstreamConfig {
   const at = `upstreams.${name}`
   const u = v.object(raw, at)
-  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool', 'host', 'defaultHeaders', 'tls'])
+  v.keys(u, at, ['balancer', 'targets', 'timeouts', 'healthCheck', 'outlierDetection', 'slowStart', 'retries', 'retry', 'circuitBreaker', 'pool', 'host', 'defaultHeaders', 'tls', 'engineStats'])
   let balancer: UpstreamConfig['balancer']
   if (u.balancer === undefined) balancer = { strategy: 'p2c', options: {} }
   else if (typeof u.balancer === 'string') balancer = { strategy: u.balancer, options: {} }
@@ -151,7 +151,20 @@ export function parseUpstream(v: ConfigValidator, name: string, raw: unknown, re
     host: u.host === undefined ? 'preserve' : parseHostMode(v, u.host, `${at}.host`),
     defaultHeaders: u.defaultHeaders === undefined ? undefined : parseHeaderMap(v, u.defaultHeaders, `${at}.defaultHeaders`),
     tls: parseUpstreamTls(v, u.tls, `${at}.tls`, baseDir),
+    ...(u.engineStats === undefined || u.engineStats === false ? undefined : { engineStats: parseEngineStats(v, u.engineStats, `${at}.engineStats`) }),
   }
+}
+
+/** `engineStats: true` or `{ path: /metrics, interval: 1s, timeout, format: auto }`. */
+function parseEngineStats(v: ConfigValidator, raw: unknown, at: string): EngineStatsConfig {
+  const e = raw === true ? {} : v.object(raw, at)
+  v.keys(e, at, ['path', 'interval', 'timeout', 'format'])
+  const path = v.optString(e.path, `${at}.path`) ?? '/metrics'
+  if (!path.startsWith('/')) v.fail(`${at}.path`, 'a path starting with /', path)
+  const format = e.format ?? 'auto'
+  if (format !== 'vllm' && format !== 'sglang' && format !== 'tgi' && format !== 'auto') v.fail(`${at}.format`, 'vllm, sglang, tgi or auto', format)
+  const intervalMs = v.duration(e.interval, `${at}.interval`, 1_000, 1)
+  return { path, intervalMs, timeoutMs: v.duration(e.timeout, `${at}.timeout`, Math.min(intervalMs, 2_000), 1), format: format as EngineStatsConfig['format'] }
 }
 
 export const DEFAULT_RETRY_ON: RetryOn[] = ['connect', 'reset', 'timeout', 502, 503, 504, 429]

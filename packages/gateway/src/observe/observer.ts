@@ -3,7 +3,7 @@ import { isGatewayError, SUBJECT_STATE } from '@switchboard/core'
 import { type Counter, DEFAULT_LATENCY_BUCKETS, type Gauge, type Histogram, type HistogramChild, MetricsRegistry, type CounterChild } from '@switchboard/metrics'
 import type { AccessLogConfig } from '../config/types.ts'
 import type { GatewayLogger, Runtime } from '../runtime/runtime.ts'
-import type { NodeExchange } from '../transport/node-exchange.ts'
+import type { GatewayExchange } from '../transport/exchange.ts'
 
 /** Status classes as the `code` label has them; `aborted` is a client gone before any response head. */
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'aborted'] as const
@@ -119,18 +119,16 @@ export class Observer {
   }
 
   /** Marks a request started; returns what {@link done} needs. */
-  begin(ex: NodeExchange): RequestMark {
+  begin(ex: GatewayExchange): RequestMark {
     this.#inFlightNow++
-    const socket = ex.req.socket
-    return { t0: performance.now(), in0: socket?.bytesRead ?? 0, out0: socket?.bytesWritten ?? 0 }
+    return { t0: performance.now(), in0: ex.bytesRead, out0: ex.bytesWritten }
   }
 
   /** Records a finished (or abandoned) request: metrics, the access log, recent errors. */
-  done(ex: NodeExchange, mark: RequestMark): void {
+  done(ex: GatewayExchange, mark: RequestMark): void {
     this.#inFlightNow--
-    const res = ex.res
     const tunnelled = ex.upgrade?.tunnelled === true
-    const status = tunnelled ? 101 : res.headersSent ? res.statusCode : 0
+    const status = tunnelled ? 101 : ex.responseStatus
     const cls: StatusClass = status === 0 ? 'aborted' : status < 200 ? '1xx' : status < 300 ? '2xx' : status < 400 ? '3xx' : status < 500 ? '4xx' : '5xx'
     const route = ex.route?.name ?? NO_ROUTE
     const upstream = ex.upstreamName ?? NO_UPSTREAM
@@ -139,9 +137,8 @@ export class Observer {
     set.byClass[cls].inc()
     // A tunnel's lifetime is not a request duration.
     if (!tunnelled) set.duration.observe(seconds)
-    const socket = ex.req.socket
-    const bytesIn = Math.max(0, (socket?.bytesRead ?? 0) - mark.in0)
-    const bytesOut = Math.max(0, (socket?.bytesWritten ?? 0) - mark.out0)
+    const bytesIn = Math.max(0, ex.bytesRead - mark.in0)
+    const bytesOut = Math.max(0, ex.bytesWritten - mark.out0)
     if (bytesIn > 0) set.bytesIn.inc(bytesIn)
     if (bytesOut > 0) set.bytesOut.inc(bytesOut)
     this.#totalRequests++
@@ -153,7 +150,7 @@ export class Observer {
       if (ex.upstreamTries > 1) this.#retries.labels(ex.upstreamName).inc(ex.upstreamTries - 1)
       if (ex.upstreamMs !== undefined) this.#upstreamDuration.labels(ex.upstreamName).observe(ex.upstreamMs / 1000)
     }
-    const xcache = res.headersSent ? res.getHeader('x-cache') : undefined
+    const xcache = status !== 0 ? ex.responseHeader('x-cache') : undefined
     if (typeof xcache === 'string') this.#cache.labels(route, xcache.toLowerCase()).inc()
     if (cls === '5xx' || (code !== undefined && status >= 500)) {
       this.recentErrors.push({ time: Date.now(), method: ex.method, path: ex.normalizedPath.slice(0, 200), route, status, code })
@@ -213,11 +210,11 @@ class AccessLog {
     }
   }
 
-  write(ex: NodeExchange, status: number, seconds: number, bytesIn: number, bytesOut: number, code: string | undefined): void {
+  write(ex: GatewayExchange, status: number, seconds: number, bytesIn: number, bytesOut: number, code: string | undefined): void {
     if (this.#config.sample < 1 && status < 500 && Math.random() >= this.#config.sample) return
     const line: Record<string, unknown> = {
       time: new Date().toISOString(),
-      requestId: headerValue(ex.res.getHeader('x-request-id')) ?? headerValue(ex.headers['x-request-id']),
+      requestId: headerValue(ex.responseHeader('x-request-id')) ?? headerValue(ex.headers['x-request-id']),
       traceId: ex.traceId,
       method: ex.method,
       path: ex.normalizedPath,

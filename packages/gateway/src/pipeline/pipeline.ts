@@ -14,7 +14,9 @@ import { normalizePath } from '@switchboard/matcher'
 import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
+import type { GatewayExchange } from '../transport/exchange.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
+import { nativeSaturated } from '../transport/native-exchange.ts'
 import { looseVariant, METHOD_OVERRIDE_HEADERS } from '../runtime/access.ts'
 import { Tenants } from './tenants.ts'
 import { fetchFromUpstream, proxyToUpstream, tunnelToUpstream } from './terminals.ts'
@@ -25,17 +27,17 @@ export interface PipelineContext {
   /** True while the gateway drains (health answers 503). */
   closing(): boolean
   /** Serves the admin API for `sub` (the path below the admin prefix). */
-  admin(ex: NodeExchange, sub: string): Promise<void>
+  admin(ex: GatewayExchange, sub: string): Promise<void>
   /** A client socket was handed to a tunnel (tracked for shutdown). */
   onTunnel(socket: Socket): void
   /** Frame-mode tunnels join it, so shutdown can close them with 1001. */
   readonly tunnels?: TunnelGroup
   /** Answers with the Prometheus text of every metric (`metrics.path` on the main listener). */
-  metrics?(ex: NodeExchange): Promise<void>
+  metrics?(ex: GatewayExchange): Promise<void>
 }
 
 /** One request's way through a runtime: server policies → route → route policies → terminal. */
-export type Pipeline = (ex: NodeExchange) => Promise<void>
+export type Pipeline = (ex: GatewayExchange) => Promise<void>
 
 const JSON_HEADERS = JSON_RESPONSE_HEADERS
 const ROUTE_KEY = 'switchboard.route'
@@ -48,7 +50,7 @@ const ROUTE_KEY = 'switchboard.route'
 export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline {
   const { config } = runtime
   const limits = config.server.limits
-  const onError = (error: unknown, ex: Exchange): Promise<void> => respondWithGatewayError(error, ex as NodeExchange, ctx.logger)
+  const onError = (error: unknown, ex: Exchange): Promise<void> => respondWithGatewayError(error, ex as GatewayExchange, ctx.logger)
   const routeChains = new Map<RouteRuntime, (ex: Exchange) => Promise<void>>()
   for (const route of runtime.routes.values()) {
     routeChains.set(
@@ -56,7 +58,7 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
       compose(route.layers, {
         onError,
         terminal: (exchange) => {
-          const ex = exchange as NodeExchange
+          const ex = exchange as GatewayExchange
           return ex.upgrade ? tunnelToUpstream(ex, route, ctx.onTunnel, ctx.tunnels).then(noop) : proxyToUpstream(ex, route, limits)
         },
       }),
@@ -75,18 +77,19 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const tracing = config.tracing.traceparent
 
   async function router(exchange: Exchange): Promise<void> {
-    const ex = exchange as NodeExchange
+    const ex = exchange as GatewayExchange
     ex.trustForwarded = trusted
     const path = ex.normalizedPath
     if (tracing) propagateTrace(ex)
     if (path === config.server.healthPath && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return health(ex)
     if (path === metricsPath && ctx.metrics && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade) return ctx.metrics(ex)
     if (admin && !admin.listen && !ex.upgrade && (path === admin.path || path.startsWith(`${admin.path}/`))) return ctx.admin(ex, path.slice(admin.path.length))
-    if (docs && !ex.upgrade && docs.matches(path)) return docs.serve(ex)
+    // The docs handler only reads Exchange members (respond, method, paths); its type still names NodeExchange.
+    if (docs && !ex.upgrade && docs.matches(path)) return docs.serve(ex as NodeExchange)
     // Identity headers come from the gateway only: whatever a client sent under those names is dropped.
     for (const name of identityHeaders) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     if (tenants !== undefined && path === tenants.envelopePath && !ex.upgrade) return tenants.envelope(ex)
-    const input = { method: ex.method, path, query: ex.request.query, host: ex.req.headers.host, headers: ex.req.headers, body: undefined as unknown }
+    const input = { method: ex.method, path, query: ex.request.query, host: ex.headers.host as string | undefined, headers: ex.headers, body: undefined as unknown }
     let match = runtime.matcher.match(input)
     if (!ex.upgrade && runtime.matcher.needsBody(input)) {
       const bytes = await ex.readBody(limits.maxBodyBytes)
@@ -126,14 +129,15 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     await routeChains.get(route)!(ex)
   }
 
-  function health(ex: NodeExchange): Promise<void> {
+  function health(ex: GatewayExchange): Promise<void> {
     const body: Record<string, { healthy: number; total: number; saturated: number }> = {}
     let ok = true
     let saturated = false
     for (const [name, u] of runtime.upstreams) {
       if (name === DISCOVERY_UPSTREAM) continue
       const healthy = u.candidates().length
-      const full = u.saturatedCount()
+      // Native exchanges bound concurrency themselves (undici's pool is not used there).
+      const full = ex.transport === 'native' ? u.endpoints.filter((ep) => nativeSaturated(u.pool(ep))).length : u.saturatedCount()
       body[name] = { healthy, total: u.endpoints.length, saturated: full }
       if (healthy === 0) ok = false
       if (full > 0 && full >= healthy) saturated = true
@@ -157,17 +161,17 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
  * `ERR_INTERNAL` for anything else, logged with its stack). Once the head was written the response
  * is cut instead, so a truncated body never looks complete.
  */
-async function respondWithGatewayError(error: unknown, ex: NodeExchange, logger: GatewayLogger): Promise<void> {
+async function respondWithGatewayError(error: unknown, ex: GatewayExchange, logger: GatewayLogger): Promise<void> {
   const err = toGatewayError(error)
   ex.error = err
   if (!isGatewayError(error)) logger('error', 'request failed', { error: String((error as Error)?.stack ?? error) })
-  if (ex.responded || ex.res.destroyed) {
-    if (!ex.res.writableFinished) ex.res.destroy()
+  if (ex.responded || ex.clientGone) {
+    ex.abortResponse()
     return
   }
   // A malformed request says nothing good about the rest of this connection's bytes, and a body
   // left partly unread cannot be skipped safely.
-  if (err.status === 400 || err.status === 408 || err.status === 413 || (ex.hasBody && !ex.req.complete)) ex.res.shouldKeepAlive = false
+  if (err.status === 400 || err.status === 408 || err.status === 413 || (ex.hasBody && !ex.bodyComplete)) ex.closeAfterResponse()
   await ex.respond(err.status, { ...JSON_HEADERS }, err.toBody())
 }
 
@@ -213,7 +217,7 @@ function randomHex(bytes: number): string {
  * Continues the client's trace (or starts one): the upstream gets `traceparent` with the same trace
  * id and a span id of the gateway's own; an invalid one is replaced, and its `tracestate` dropped.
  */
-function propagateTrace(ex: NodeExchange): void {
+function propagateTrace(ex: GatewayExchange): void {
   const incoming = ex.headers.traceparent
   const m = typeof incoming === 'string' ? TRACEPARENT.exec(incoming) : null
   const valid = m !== null && m[1] !== 'ff' && m[2] !== ZERO_TRACE && m[3] !== ZERO_SPAN && (m[1] !== '00' || m[5] === undefined)

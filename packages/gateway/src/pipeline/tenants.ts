@@ -19,7 +19,7 @@ import type { ClientConfig, GatewayConfig, RouteConfig } from '../config/types.t
 import { METHOD_OVERRIDE_HEADERS } from '../runtime/access.ts'
 import type { GatewayLogger, RouteRuntime } from '../runtime/runtime.ts'
 import type { UpstreamRuntime } from '../runtime/upstream.ts'
-import type { NodeExchange } from '../transport/node-exchange.ts'
+import type { GatewayExchange } from '../transport/exchange.ts'
 import { proxyToUpstream } from './terminals.ts'
 
 /** The `WWW-Authenticate` challenge of tenant requests. */
@@ -81,7 +81,7 @@ export class Tenants {
     this.#chain = compose(layers, {
       onError,
       terminal: (exchange) => {
-        const ex = exchange as NodeExchange
+        const ex = exchange as GatewayExchange
         const client = ex.state.get(TENANT_KEY) as ClientConfig
         return proxyToUpstream(ex, this.#routes.get(client.target)!, limits)
       },
@@ -89,7 +89,7 @@ export class Tenants {
   }
 
   /** `POST {proxy.path}` with `{ method, path, body?, headers?, query? }`. */
-  async envelope(ex: NodeExchange): Promise<void> {
+  async envelope(ex: GatewayExchange): Promise<void> {
     const client = this.#authenticate(ex)
     if (ex.method !== 'POST') {
       ex.responseHeaders.allow = 'POST'
@@ -114,7 +114,7 @@ export class Tenants {
   }
 
   /** A request no route claims, from a client calling its target's path on the gateway. */
-  async passthroughRequest(ex: NodeExchange): Promise<void> {
+  async passthroughRequest(ex: GatewayExchange): Promise<void> {
     if (ex.upgrade) throw new NoRouteError()
     const client = this.#authenticate(ex)
     const path = ex.normalizedPath
@@ -127,7 +127,7 @@ export class Tenants {
     await this.#forward(ex, client)
   }
 
-  #forward(ex: NodeExchange, client: ClientConfig): Promise<void> {
+  #forward(ex: GatewayExchange, client: ClientConfig): Promise<void> {
     const secret = client.authHeaderRef === undefined ? undefined : this.#secrets[client.authHeaderRef]
     // The client's own key never goes upstream; the secret only does.
     ex.upstreamHeaders.authorization = secret
@@ -143,7 +143,7 @@ export class Tenants {
     return this.#chain(ex)
   }
 
-  #authenticate(ex: NodeExchange): ClientConfig {
+  #authenticate(ex: GatewayExchange): ClientConfig {
     const header = ex.headers.authorization
     const token = typeof header === 'string' ? bearer(header) : undefined
     const client = token === undefined ? undefined : this.#lookup(token)

@@ -2,13 +2,13 @@ import type { Socket } from 'node:net'
 import { noop } from '../transport/socket.ts'
 import { type Exchange, GatewayError, type UpstreamFetchInit, type UpstreamResponse } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
-import { forward, type ForwardResult, requestUpstream, type UpstreamPool } from '@switchboard/proxy-pass'
-import { type TunnelGroup, tunnelUpgrade, type TunnelResult } from '@switchboard/websocket-tunnel'
+import type { ForwardResult, UpstreamPool } from '@switchboard/proxy-pass'
+import type { TunnelGroup, TunnelResult } from '@switchboard/websocket-tunnel'
 import { BODY_LIMIT_STATE } from '@switchboard/policies'
 import type { LimitsConfig, RouteConfig } from '../config/types.ts'
 import type { RouteRuntime } from '../runtime/runtime.ts'
 import { basePathOf, type UpstreamRuntime } from '../runtime/upstream.ts'
-import type { NodeExchange } from '../transport/node-exchange.ts'
+import type { GatewayExchange } from '../transport/exchange.ts'
 import { type AttemptContext, callUpstream, type UpstreamCall, type Verdict } from '../upstream/call.ts'
 import { RETRYABLE_STATUS_CODE } from '../upstream/resilience.ts'
 
@@ -19,14 +19,14 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
   readonly kind = 'proxy'
   readonly tried: EndpointState[] = []
   readonly upstream: UpstreamRuntime
-  readonly request: NodeExchange
+  readonly request: GatewayExchange
   readonly retryable: boolean
   readonly replayable: boolean
   readonly route: RouteConfig | undefined
   readonly attempt: AttemptContext = {}
   readonly #limits: LimitsConfig
 
-  constructor(ex: NodeExchange, upstream: UpstreamRuntime, limits: LimitsConfig, route?: RouteConfig) {
+  constructor(ex: GatewayExchange, upstream: UpstreamRuntime, limits: LimitsConfig, route?: RouteConfig) {
     this.request = ex
     this.upstream = upstream
     this.route = route
@@ -47,8 +47,9 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
     const ex = this.request
     const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
     ex.upstreamTries++
-    return forward(ex.req, ex.res, {
+    return ex.forward({
       pool,
+      poolLimits: this.upstream.config.pool,
       method: ex.upstreamMethod,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
       headers: withDeadline(this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers), this.attempt),
@@ -72,7 +73,7 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
   }
 
   committed(): boolean {
-    return this.request.res.headersSent || this.request.req.destroyed
+    return this.request.committed
   }
 }
 
@@ -81,7 +82,7 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
   readonly tried: EndpointState[] = []
   readonly kind: 'fetch' | 'probe'
   readonly upstream: UpstreamRuntime
-  readonly request: NodeExchange
+  readonly request: GatewayExchange
   readonly retryable: boolean
   readonly pinned: EndpointState | undefined
   readonly replayable: boolean
@@ -91,7 +92,7 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
   readonly #body: Uint8Array | undefined
 
   constructor(
-    ex: NodeExchange,
+    ex: GatewayExchange,
     upstream: UpstreamRuntime,
     init: UpstreamFetchInit | undefined,
     options: { pinned?: EndpointState; body?: Uint8Array; route?: RouteConfig } = {},
@@ -112,8 +113,9 @@ class FetchCall implements UpstreamCall<UpstreamResponse> {
     const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
     const edits = this.#init?.headers
     const base = this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers)
-    const res = await requestUpstream(ex.req, {
+    const res = await ex.requestUpstream({
       pool,
+      poolLimits: this.upstream.config.pool,
       method: this.#init?.method ?? ex.upstreamMethod ?? ex.method,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
       headers: withDeadline(edits ? { ...base, ...edits } : base, this.attempt),
@@ -143,7 +145,7 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
   readonly kind = 'fetch'
   readonly tried: EndpointState[] = []
   readonly upstream: UpstreamRuntime
-  readonly request: NodeExchange
+  readonly request: GatewayExchange
   readonly retryable = true
   readonly replayable = true
   readonly route: RouteConfig
@@ -151,7 +153,7 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
   readonly #abort = new AbortController()
   readonly #decided: () => boolean
 
-  constructor(ex: NodeExchange, upstream: UpstreamRuntime, route: RouteConfig, decided: () => boolean) {
+  constructor(ex: GatewayExchange, upstream: UpstreamRuntime, route: RouteConfig, decided: () => boolean) {
     this.request = ex
     this.upstream = upstream
     this.route = route
@@ -167,8 +169,9 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
     const timeouts = ex.upstreamTimeouts ?? this.upstream.config.timeouts
     ex.upstreamTries++
     ex.endpointUrl = endpoint.url
-    const res = await requestUpstream(ex.req, {
+    const res = await ex.requestUpstream({
       pool,
+      poolLimits: this.upstream.config.pool,
       method: ex.upstreamMethod ?? ex.method,
       target: basePathOf(endpoint.url) + ex.upstreamTarget,
       headers: withDeadline(this.upstream.editsFor(endpoint, ex.upstreamHeaderEdits, ex.headers), this.attempt),
@@ -187,7 +190,7 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
 
   /** Nothing is retried once the other leg won or the client saw a byte. */
   committed(): boolean {
-    return this.#decided() || this.request.res.headersSent || this.request.req.destroyed
+    return this.#decided() || this.request.committed
   }
 
   cancelled(): boolean {
@@ -204,7 +207,7 @@ class HedgeCall implements UpstreamCall<UpstreamResponse> {
  * the retry budget allows); the first response head wins and its body is streamed to the client
  * with backpressure, the other leg is aborted.
  */
-async function hedgeToUpstream(ex: NodeExchange, route: RouteRuntime): Promise<void> {
+async function hedgeToUpstream(ex: GatewayExchange, route: RouteRuntime): Promise<void> {
   const upstream = route.upstream
   const hedge = route.config.hedge!
   let winner: HedgeCall | undefined
@@ -283,12 +286,12 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
   readonly retryable = false
   readonly tried: EndpointState[] = []
   readonly upstream: UpstreamRuntime
-  readonly request: NodeExchange
+  readonly request: GatewayExchange
   readonly #route: RouteRuntime
   readonly #onTunnel: (socket: Socket) => void
   readonly #group: TunnelGroup | undefined
 
-  constructor(ex: NodeExchange, route: RouteRuntime, onTunnel: (socket: Socket) => void, group: TunnelGroup | undefined) {
+  constructor(ex: GatewayExchange, route: RouteRuntime, onTunnel: (socket: Socket) => void, group: TunnelGroup | undefined) {
     this.request = ex
     this.#route = route
     this.upstream = route.upstream
@@ -300,14 +303,9 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
     const ex = this.request
     ex.upstreamTries++
     ex.endpointUrl = endpoint.url
-    const upgrade = ex.upgrade!
-    const { socket, head } = upgrade
-    // From here on the tunnel owns the socket; the exchange's response can no longer be used.
-    upgrade.tunnelled = true
-    ex.res.detachSocket(socket as Socket)
-    this.#onTunnel(socket as Socket)
     const ws = this.#route.config.websocket
-    return tunnelUpgrade(ex.req, socket, head, {
+    // The exchange hands its connection to the tunnel (and to `onTunnel`) from here on.
+    return ex.tunnel({
       target: endpoint.url,
       path: basePathOf(endpoint.url) + ex.upstreamTarget,
       clientIp: ex.peerIp,
@@ -318,7 +316,8 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
       idleTimeoutMs: ws?.idleTimeoutMs,
       pingIntervalMs: ws?.pingIntervalMs,
       group: this.#group,
-    })
+      tls: this.upstream.config.tls,
+    }, this.#onTunnel)
   }
 
   judge(result: TunnelResult): Verdict {
@@ -332,7 +331,7 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
 }
 
 /** Proxies the exchange to its route's upstream (retries per the upstream's rule). */
-export async function proxyToUpstream(ex: NodeExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
+export async function proxyToUpstream(ex: GatewayExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
   const t0 = performance.now()
   try {
     // Hedging needs two responses in hand, so it cannot stream through forward(); response taps
@@ -359,7 +358,7 @@ function withDeadline(edits: Record<string, string | undefined> | undefined, att
 
 /** Tunnels a WebSocket upgrade to the route's upstream; `onTunnel` gets the client socket once the tunnel owns it. */
 export async function tunnelToUpstream(
-  ex: NodeExchange,
+  ex: GatewayExchange,
   route: RouteRuntime,
   onTunnel: (socket: Socket) => void,
   group?: TunnelGroup,
@@ -368,7 +367,7 @@ export async function tunnelToUpstream(
 }
 
 /** `ex.fetchUpstream()` for a matched route: the same call as proxying, returning the response. */
-export function fetchFromUpstream(ex: NodeExchange, route: RouteRuntime, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse> {
+export function fetchFromUpstream(ex: GatewayExchange, route: RouteRuntime, init: UpstreamFetchInit | undefined): Promise<UpstreamResponse> {
   return callUpstream(new FetchCall(ex, route.upstream, init, { route: route.config }))
 }
 
@@ -376,7 +375,7 @@ export function fetchFromUpstream(ex: NodeExchange, route: RouteRuntime, init: U
 export function probeEndpoint(upstream: UpstreamRuntime, ex: Exchange, url: string, body: Uint8Array | undefined): Promise<UpstreamResponse> {
   const pinned = upstream.endpoints.find((e) => e.url === url)
   if (!pinned) return Promise.reject(new Error(`discovery endpoint ${url} is not configured`))
-  return callUpstream(new FetchCall(ex as NodeExchange, upstream, undefined, { pinned, body }))
+  return callUpstream(new FetchCall(ex as GatewayExchange, upstream, undefined, { pinned, body }))
 }
 
 /** A fetched response the retry rule wants to try again is cancelled and reported as retryable. */

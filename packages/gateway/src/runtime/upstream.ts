@@ -1,11 +1,12 @@
-import type { Balancer } from '@switchboard/core'
+import { type Balancer, PoolSaturatedError } from '@switchboard/core'
 import { createEndpoint, type EndpointState } from '@switchboard/balancer'
-import { createHealthChecker, type HealthChangeEvent, type HealthChecker } from '@switchboard/health-checker'
+import { createEngineStatsScraper, createHealthChecker, type EngineStatsScraper, type HealthChangeEvent, type HealthChecker } from '@switchboard/health-checker'
 import { createUpstreamPool, type UpstreamPool } from '@switchboard/proxy-pass'
 import type { GatewayRegistry } from '../registry.ts'
 import type { RetryConfig, UpstreamConfig } from '../config/types.ts'
 import { shorthandRetry } from '../config/upstreams.ts'
 import { CircuitBreakers, RetryBudget } from '../upstream/resilience.ts'
+import { tlsProbeFetch } from '../transport/tls.ts'
 
 /** Receives health changes and other upstream events. */
 export type UpstreamLog = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void
@@ -20,6 +21,8 @@ export class UpstreamRuntime {
   readonly endpoints: EndpointState[]
   readonly balancer: Balancer
   readonly checker: HealthChecker
+  /** Scrapes the engines' `/metrics` into `endpoint.engine`, when `engineStats:` is set. */
+  readonly engineStats: EngineStatsScraper | undefined
   /** Per-endpoint circuit breakers, when `circuitBreaker:` is set. */
   readonly breakers: CircuitBreakers | undefined
   /** Hedged requests of routes on this upstream: hedges sent, and how many of them won. */
@@ -43,7 +46,21 @@ export class UpstreamRuntime {
     this.endpoints = config.targets.map((t) =>
       createEndpoint({ url: t.url, weight: t.weight, priority: t.priority }),
     )
-    this.balancer = registry.createBalancer(config.balancer.strategy, config.balancer.options)
+    this.balancer = withRetryAfter(registry.createBalancer(config.balancer.strategy, config.balancer.options))
+    const es = config.engineStats
+    this.engineStats =
+      es &&
+      createEngineStatsScraper({
+        endpoints: this.endpoints,
+        path: es.path,
+        intervalMs: es.intervalMs,
+        timeoutMs: es.timeoutMs,
+        format: es.format,
+        onUpdate: (endpoint, report) => {
+          if (report.missing.length > 0 || !report.ok)
+            log('warn', `upstream ${this.name}: engine stats of ${endpoint.url} are stale`, { upstream: this.name, endpoint: endpoint.url, error: report.error, missing: report.missing })
+        },
+      })
     const hc = config.healthCheck
     const od = config.outlierDetection
     this.checker = createHealthChecker({
@@ -67,6 +84,8 @@ export class UpstreamRuntime {
         maxEjectedPercent: od.maxEjectedPercent,
       },
       slowStartMs: config.slowStartMs,
+      // Probes to https: targets trust the same CA and send the same SNI name as the pool.
+      fetch: config.tls && tlsProbeFetch(config.tls),
       onChange: (event: HealthChangeEvent) =>
         log(event.healthy ? 'info' : 'warn', `upstream ${this.name}: ${event.endpoint.url} is ${event.healthy ? 'healthy' : 'unhealthy'}`, {
           upstream: this.name,
@@ -100,6 +119,7 @@ export class UpstreamRuntime {
           queueTimeoutMs: config.pool.queueTimeoutMs,
           onConnect: () => ep.connectionOpened(),
           onDisconnect: () => ep.connectionClosed(),
+          tls: config.tls,
         }),
       )
     }
@@ -130,6 +150,7 @@ export class UpstreamRuntime {
     if (this.#started) return
     this.#started = true
     if (this.config.healthCheck) this.checker.start()
+    this.engineStats?.start()
   }
 
   /** Healthy endpoints; the same array object while the healthy set does not change. */
@@ -146,7 +167,7 @@ export class UpstreamRuntime {
   /** Stops health checks and closes every pool (in-flight requests finish first). */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await this.checker.stop()
+      await Promise.all([this.checker.stop(), this.engineStats?.stop()])
       await Promise.all([...this.#pools.values()].map((p) => p.close()))
     })()
     return this.#closed
@@ -180,6 +201,29 @@ export class UpstreamRuntime {
     for (const pool of this.#pools.values()) if (pool.saturated) n++
     return n
   }
+}
+
+/**
+ * A balancer whose `PoolSaturatedError` also puts `Retry-After` on the client's answer: the
+ * request a balancer sees is the exchange, whose `responseHeaders` the error response carries.
+ */
+function withRetryAfter(balancer: Balancer): Balancer {
+  if (!balancer.needsBody && balancer.name !== 'score') return balancer
+  const wrapped: Balancer = {
+    name: balancer.name,
+    needsBody: balancer.needsBody,
+    pick(candidates, request) {
+      try {
+        return balancer.pick(candidates, request)
+      } catch (err) {
+        const out = (request as { responseHeaders?: Record<string, string> }).responseHeaders
+        if (err instanceof PoolSaturatedError && out) Object.assign(out, err.headers)
+        throw err
+      }
+    },
+  }
+  if (balancer.responseHeaders) wrapped.responseHeaders = (endpoint, request) => balancer.responseHeaders!(endpoint, request)
+  return wrapped
 }
 
 /** `http://host:port` of a target URL that may carry a path prefix. */

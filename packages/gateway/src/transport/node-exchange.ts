@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { forward, type ForwardResult, requestUpstream } from '@switchboard/proxy-pass'
+import { tunnelUpgrade, type TunnelResult } from '@switchboard/websocket-tunnel'
 import {
   type Exchange,
   type ExchangeRequest,
@@ -14,11 +17,12 @@ import {
   type UpstreamResponse,
 } from '@switchboard/core'
 
-/** Sends the exchange's request to its route's upstream and returns the response (cache revalidation). */
-export type UpstreamFetcher = (ex: NodeExchange, init: UpstreamFetchInit | undefined) => Promise<UpstreamResponse>
+import type { ExchangeForwardOptions, ExchangeRequestOptions, ExchangeTunnelOptions, ExchangeUpgrade, GatewayExchange, UpstreamFetcher } from './exchange.ts'
+
+export type { UpstreamFetcher } from './exchange.ts'
 
 /** A WebSocket upgrade: the socket and the bytes read past the head. */
-export interface UpgradeInfo {
+export interface UpgradeInfo extends ExchangeUpgrade {
   readonly socket: Duplex
   readonly head: Buffer
   /** Set once the tunnel owns the socket (the exchange's response is then detached). */
@@ -29,7 +33,8 @@ export interface UpgradeInfo {
  * The Node transport's {@link Exchange}: wraps `req`/`res` without building Web objects. Also the
  * {@link RequestInfo} a balancer sees.
  */
-export class NodeExchange implements Exchange, RequestInfo {
+export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
+  readonly transport = 'node'
   readonly request: ExchangeRequest
   readonly method: string
   readonly target: string
@@ -275,5 +280,69 @@ export class NodeExchange implements Exchange, RequestInfo {
 
   fetchUpstream(init?: UpstreamFetchInit): Promise<UpstreamResponse> {
     return this.fetcher ? this.fetcher(this, init) : Promise.reject(new NoRouteError())
+  }
+
+  // Transport operations (GatewayExchange): proxy-pass on `req`/`res`, exactly as the terminals called it.
+
+  forward(options: ExchangeForwardOptions): Promise<ForwardResult> {
+    // Over TLS the upstream learns the client's scheme; the transport keeps error listeners on req/res.
+    if (options.proto === undefined && (this.req.socket as { encrypted?: boolean }).encrypted === true) options.proto = 'https'
+    options.errorListenersSet = true
+    return forward(this.req, this.res, options)
+  }
+
+  requestUpstream(options: ExchangeRequestOptions): Promise<UpstreamResponse> {
+    return requestUpstream(this.req, options)
+  }
+
+  tunnel(options: ExchangeTunnelOptions, onTunnel: (socket: Socket) => void): Promise<TunnelResult> {
+    const upgrade = this.upgrade
+    if (!upgrade) return Promise.reject(new Error('tunnel() needs a WebSocket upgrade request'))
+    const { socket, head } = upgrade
+    // From here on the tunnel owns the socket; the exchange's response can no longer be used.
+    upgrade.tunnelled = true
+    this.res.detachSocket(socket as Socket)
+    onTunnel(socket as Socket)
+    return tunnelUpgrade(this.req, socket, head, options)
+  }
+
+  get committed(): boolean {
+    return this.res.headersSent || this.req.destroyed
+  }
+
+  get clientGone(): boolean {
+    return this.res.destroyed
+  }
+
+  get bodyComplete(): boolean {
+    return this.req.complete
+  }
+
+  closeAfterResponse(): void {
+    this.res.shouldKeepAlive = false
+  }
+
+  abortResponse(): void {
+    if (!this.res.writableFinished) this.res.destroy()
+  }
+
+  onDone(fn: () => void): void {
+    this.res.once('close', fn)
+  }
+
+  get responseStatus(): number {
+    return this.res.headersSent ? this.res.statusCode : 0
+  }
+
+  responseHeader(name: string): string | string[] | number | undefined {
+    return this.res.getHeader(name)
+  }
+
+  get bytesRead(): number {
+    return this.req.socket?.bytesRead ?? 0
+  }
+
+  get bytesWritten(): number {
+    return this.req.socket?.bytesWritten ?? 0
   }
 }

@@ -13,6 +13,7 @@ import type { ServerConfig } from '../config/types.ts'
 import { NodeExchange } from './node-exchange.ts'
 import { checkRequestHead, parseTarget } from './request-checks.ts'
 import { noop, responseOnSocket, writeRawError } from './socket.ts'
+import { createTlsServer, type TlsListener } from './tls.ts'
 
 /** What the transport runs for each request: the current runtime's pipeline. */
 export interface TransportHandler {
@@ -33,6 +34,8 @@ export interface NodeTransport {
   readonly tunnels: Set<Duplex>
   /** Records a socket a tunnel took over (dropped from the set when it closes). */
   trackTunnel(socket: Duplex): void
+  /** The HTTPS side (`server.tls`): certificate reload; undefined for plain HTTP. */
+  readonly tls: TlsListener | undefined
 }
 
 const IS_DENO = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined'
@@ -57,18 +60,19 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
   const l = server0.limits
   const state = { inFlight: 0 }
   const tunnels = new Set<Duplex>()
-  const server = createServer(
-    {
-      maxHeaderSize: l.maxHeaderBytes,
-      headersTimeout: l.headersTimeoutMs,
-      requestTimeout: 0,
-      keepAliveTimeout: server0.keepAliveTimeoutMs,
-      // Node checks head timeouts on this period; keep it well under headersTimeout.
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.headersTimeoutMs / 4))),
-      noDelay: true,
-    },
-    (req, res) => void handle(req, res, false),
-  )
+  const httpOptions = {
+    maxHeaderSize: l.maxHeaderBytes,
+    headersTimeout: l.headersTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: server0.keepAliveTimeoutMs,
+    // Node checks head timeouts on this period; keep it well under headersTimeout.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.headersTimeoutMs / 4))),
+    noDelay: true,
+  }
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false)
+  // A TLS handshake gets the head timeout too: a client that never finishes it must not hold a socket.
+  const tls = server0.tls ? createTlsServer(server0.tls, httpOptions, onRequest, l.headersTimeoutMs) : undefined
+  const server = tls ? tls.server : createServer(httpOptions, onRequest)
   // Keep one field past the limit so an over-long head is seen (and refused) rather than cut short.
   server.maxHeadersCount = 2 * (l.maxHeaderCount + 1)
   server.on('checkContinue', (req, res) => void handle(req, res, true))
@@ -176,7 +180,8 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
     }
     text += '\r\n'
     socket.unshift(head.length > 0 ? Buffer.concat([Buffer.from(text, 'latin1'), head]) : Buffer.from(text, 'latin1'))
-    server.emit('connection', socket)
+    // An HTTPS server takes raw TCP on 'connection'; the decrypted socket goes back on 'secureConnection'.
+    server.emit(tls ? 'secureConnection' : 'connection', socket)
   }
 
   return {
@@ -186,6 +191,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
     },
     tunnels,
     trackTunnel: track,
+    tls,
   }
 }
 

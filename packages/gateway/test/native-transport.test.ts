@@ -1,0 +1,200 @@
+import { connect } from 'node:net'
+import { request as httpRequest } from 'node:http'
+import { gzipSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { parseConfig, resolveTransport } from '../src/index.ts'
+import { RUNTIME } from '../src/transport/select.ts'
+import { bodyOf, rawRequest, simpleConfig, statusOf, useFixtures } from './helpers.ts'
+
+const { cleanup, upstream, gateway } = useFixtures()
+const native = (targets: string[], extra: Parameters<typeof simpleConfig>[1] = {}) =>
+  simpleConfig(targets, { ...extra, server: { transport: 'native', ...extra.server } })
+
+describe('server.transport: choosing a transport', () => {
+  it('auto is node:http; native refuses a config it cannot serve, naming the key', () => {
+    const ws = parseConfig({ ...simpleConfig(['http://127.0.0.1:1'], { route: { websocket: { maxMessageSize: '1kb' } } }) })
+    expect(resolveTransport('auto', ws, undefined).transport).toBe('node')
+    expect(resolveTransport('node', ws, 'native').transport).toBe('node')
+    if (RUNTIME === 'node') expect(() => resolveTransport('native', ws, undefined)).toThrow(/needs Bun or Deno/)
+    else expect(() => resolveTransport('native', ws, undefined)).toThrow(/routes\[0\]\.websocket/)
+    const plain = parseConfig(simpleConfig(['http://127.0.0.1:1']))
+    // SWITCHBOARD_TRANSPORT replaces auto only.
+    if (RUNTIME !== 'node') expect(resolveTransport('auto', plain, 'native').transport).toBe('native')
+    expect(resolveTransport('auto', plain, 'node').transport).toBe('node')
+  })
+})
+
+// Bun.serve / Deno.serve only exist there; Node has no native transport to test.
+describe.skipIf(RUNTIME === 'node')('native transport (Bun.serve / Deno.serve)', () => {
+  it('runs on the native transport and proxies with the same header rules', async () => {
+    const up = await upstream()
+    const gw = await gateway(native([up.url]))
+    expect(gw.gateway.transport).toBe('native')
+    const res = await fetch(`${gw.url}/a?b=1`, { headers: { 'x-forwarded-for': '6.6.6.6', connection: 'x-drop', 'x-drop': '1', te: 'trailers' } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('via')).toContain('switchboard')
+    const seen = up.requests[0]
+    expect(seen.url).toBe('/a?b=1')
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1')
+    expect(seen.headers['x-drop']).toBeUndefined()
+    expect(seen.headers.te).toBeUndefined()
+    expect(() => gw.gateway.server).toThrow(/native transport/)
+  })
+
+  it('client abort before the response: the upstream request is aborted (upstream sees close)', async () => {
+    let closed!: () => void
+    const upstreamClosed = new Promise<void>((r) => (closed = r))
+    let arrived!: () => void
+    const upstreamGot = new Promise<void>((r) => (arrived = r))
+    const up = await upstream((req, res) => {
+      res.on('close', () => closed())
+      arrived()
+      // Never answers: only the client's abort can end this.
+    })
+    const gw = await gateway(native([up.url], { upstream: { timeouts: { response: '60s' } } }))
+    const s = connect(gw.port, '127.0.0.1')
+    s.on('error', () => {})
+    s.write('GET /hang HTTP/1.1\r\nHost: a\r\n\r\n')
+    await upstreamGot
+    s.destroy()
+    await upstreamClosed
+    expect(up.requests).toHaveLength(1)
+  })
+
+  it('client abort mid-body: the upstream response is abandoned (upstream sees close)', async () => {
+    let closed!: () => void
+    const upstreamClosed = new Promise<void>((r) => (closed = r))
+    const up = await upstream((_req, res) => {
+      res.on('close', () => closed())
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      const tick = setInterval(() => res.write('x'.repeat(1024)), 10)
+      res.on('close', () => clearInterval(tick))
+    })
+    const gw = await gateway(native([up.url]))
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${gw.url}/stream`, (res) => {
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        })
+      })
+      req.on('error', () => {})
+      req.end()
+      setTimeout(() => reject(new Error('no first chunk')), 10_000).unref()
+    })
+    await upstreamClosed
+  })
+
+  it('a client that never reads is cut after sendTimeout and frees its slot', async () => {
+    const big = Buffer.alloc(16 * 1024 * 1024, 'y')
+    let closed!: () => void
+    const upstreamClosed = new Promise<void>((r) => (closed = r))
+    const up = await upstream((req, res) => {
+      if (req.url !== '/big') return void res.end('small')
+      res.on('close', () => closed())
+      res.end(big)
+    })
+    const gw = await gateway(native([up.url], { upstream: { pool: { connections: 1, queueTimeout: '5s' }, retries: 0 }, server: { limits: { sendTimeout: '300ms' } } }))
+    const s = connect(gw.port, '127.0.0.1')
+    s.on('error', () => {})
+    s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n')
+    s.pause()
+    cleanup.push(async () => void s.destroy())
+    await upstreamClosed
+    // The only slot was given back: the next request is served.
+    const res = await fetch(`${gw.url}/small`)
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('small')
+  })
+
+  it('pool saturation: 503 ERR_UPSTREAM_POOL_SATURATED after queueTimeout, and health says so', async () => {
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const up = await upstream((req, res) => {
+      if (req.url === '/hold') void held.then(() => res.end('held'))
+      else res.end('ok')
+    })
+    const gw = await gateway(native([up.url], { upstream: { pool: { connections: 1, queueTimeout: '200ms' }, retries: 0 } }))
+    const first = fetch(`${gw.url}/hold`)
+    while (up.requests.length === 0) await new Promise((r) => setTimeout(r, 10))
+    const second = await fetch(`${gw.url}/other`)
+    expect(second.status).toBe(503)
+    expect((await second.json()).error.code).toBe('ERR_UPSTREAM_POOL_SATURATED')
+    expect(up.requests).toHaveLength(1)
+    const health = await (await fetch(`${gw.url}/health`)).json()
+    expect(health.upstreams.backend.saturated).toBe(1)
+    release()
+    expect(await (await first).text()).toBe('held')
+  })
+
+  it.each([
+    ['Content-Length with Transfer-Encoding', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['repeated identical Content-Length', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello', 400],
+    ['Transfer-Encoding not ending in chunked', 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400],
+    ['a missing Host', 'GET /x HTTP/1.1\r\n\r\n', 400],
+    ['duplicate Host', 'GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
+    ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405],
+    ['an unknown expectation', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: fancy\r\n\r\nhi', 417],
+    ['more header fields than maxHeaderCount', `GET /x HTTP/1.1\r\nHost: a\r\n${Array.from({ length: 30 }, (_, i) => `x-h${i}: ${i}\r\n`).join('')}\r\n`, 431],
+  ])('refuses %s itself (or the runtime does), nothing reaches the upstream', async (_label, bytes, status) => {
+    const up = await upstream()
+    const gw = await gateway(native([up.url], { server: { limits: { maxHeaderCount: 20 } } }))
+    const { text, closed } = await rawRequest(gw.port, bytes)
+    expect(statusOf(text)).toBe(status)
+    expect(closed).toBe(true)
+    // When the gateway refuses (not the runtime's parser), the answer is its JSON error.
+    const body = bodyOf(text)
+    if (body !== '') expect(JSON.parse(body).error.code).toMatch(/^ERR_/)
+    expect(up.requests).toHaveLength(0)
+  })
+
+  it('keeps the upstream\'s encoding: gzip bytes reach the client untouched', async () => {
+    const plain = Buffer.from('hello '.repeat(1000))
+    const zipped = gzipSync(plain)
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': zipped.length })
+      res.end(zipped)
+    })
+    const gw = await gateway(native([up.url]))
+    const got = await new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+      httpRequest(`${gw.url}/z`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }))
+      })
+        .on('error', reject)
+        .end()
+    })
+    expect(got.encoding).toBe('gzip')
+    expect(got.body.equals(zipped)).toBe(true)
+  })
+
+  it('a streamed upload past maxRequestBodySize is cut: 413, never forwarded whole', async () => {
+    const up = await upstream(undefined, { recordBodies: true })
+    const gw = await gateway(native([up.url], { server: { limits: { maxRequestBodySize: '100kb' } } }))
+    const chunk = Buffer.alloc(64 * 1024, 'z')
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${gw.url}/up`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on('error', () => resolve(0))
+      req.write(chunk)
+      req.write(chunk)
+      req.end(chunk)
+      setTimeout(() => reject(new Error('no answer')), 10_000).unref()
+    })
+    // 413 when the gateway answered first; a cut connection (0) when the runtime dropped it first.
+    expect([413, 0]).toContain(status)
+    expect(up.requests.every((r) => r.body === undefined || r.body.length <= 100 * 1024)).toBe(true)
+  })
+
+  it('a request body that goes silent gets 408 and the gateway keeps serving', async () => {
+    const up = await upstream(undefined, { recordBodies: true })
+    const gw = await gateway(native([up.url], { server: { limits: { bodyIdleTimeout: '200ms' } } }))
+    const { text, closed } = await rawRequest(gw.port, 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n0123456789', { idleMs: 3_000 })
+    expect([408, 0]).toContain(statusOf(text))
+    expect(closed).toBe(true)
+    expect((await fetch(`${gw.url}/after`)).status).toBe(200)
+  })
+})
