@@ -99,4 +99,3 @@ export {
   type UpstreamInterceptor,
   type Verdict,
 } from './upstream/call.ts'
-export { resolveTransport, nativeBlocker, type TransportChoice } from './transport/select.ts'
