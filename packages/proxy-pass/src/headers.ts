@@ -85,6 +85,7 @@ function connectionTokens(values: string[] | undefined): Set<string> | undefined
 /**
  * Builds the flat `[name, value, …]` upstream header list from the client's raw headers:
  * duplicates and case kept, hop-by-hop fields dropped, forwarding headers added, overrides last.
+ * @example upstreamHeaders(['Host', 'a.test', 'Connection', 'keep-alive'], { clientIp: '10.0.0.1', proto: 'http', host: 'a.test', via: false, overrides: undefined, bodyLength: undefined, trusted: false, port: undefined, forwardedHeader: false }) // ['Host', 'a.test', 'x-forwarded-for', '10.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'a.test']
  */
 export function upstreamHeaders(raw: readonly string[], info: ForwardingInfo): string[] {
   let connection: string[] | undefined
@@ -162,7 +163,10 @@ function forwardedElement(clientIp: string | undefined, host: string | undefined
   return `${element};proto=${proto}`
 }
 
-/** Lowercases the keys of user-supplied header overrides once. */
+/**
+ * Lowercases the keys of user-supplied header overrides once.
+ * @example lowerOverrides({ 'X-Env': 'prod' }) // Map { 'x-env' => 'prod' }
+ */
 export function lowerOverrides(
   headers: Record<string, string | undefined> | undefined,
 ): Map<string, string | undefined> | undefined {

@@ -28,3 +28,10 @@ export { proxyPass, type ProxyPassOptions } from './proxy-pass.ts'
 export { proxyFetch, type ProxyFetchOptions } from './proxy-fetch.ts'
 export { closeSharedPools, MAX_SHARED_POOLS } from './pools.ts'
 export { requestUpstream, type RequestUpstreamOptions } from './request-upstream.ts'
+export {
+  cleanResponseHeaders,
+  isTrusted,
+  lowerOverrides,
+  upstreamHeaders,
+  type ForwardingInfo,
+} from './headers.ts'

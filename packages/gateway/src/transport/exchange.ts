@@ -120,3 +120,44 @@ export interface GatewayExchange extends Exchange, RequestInfo {
   /** Bytes written to the client connection so far (heads and bodies; body bytes only on native). */
   readonly bytesWritten: number
 }
+
+/**
+ * One tap feeding every tap in `taps` that wanted the response (undefined when none was
+ * registered); shared by both exchanges' `combinedTap()`.
+ * @example combineTaps([cacheTap]) // cacheTap itself
+ */
+export function combineTaps(taps: readonly ResponseTap[] | undefined): ResponseTap | undefined {
+  if (!taps) return undefined
+  if (taps.length === 1) return taps[0]
+  const active = new Set<ResponseTap>()
+  return {
+    onHead(status, headers) {
+      for (const t of taps) if (t.onHead(status, headers)) active.add(t)
+      return active.size > 0
+    },
+    onData(chunk) {
+      for (const t of active) t.onData(chunk)
+    },
+    onEnd() {
+      for (const t of active) t.onEnd()
+    },
+    onAbort(error) {
+      for (const t of active) t.onAbort(error)
+    },
+  }
+}
+
+/**
+ * Runs the `onResponseHead` hooks, then sets the layers' `responseHeaders`, on an outgoing head
+ * (both exchanges' `applyResponseHead()`).
+ * @example applyHeadEdits(undefined, { 'x-served-by': 'gw' }, 200, headers)
+ */
+export function applyHeadEdits(
+  hooks: ReadonlyArray<(status: number, headers: HeaderRecord) => void> | undefined,
+  set: Record<string, string | string[]> | undefined,
+  status: number,
+  headers: HeaderRecord,
+): void {
+  if (hooks) for (const hook of hooks) hook(status, headers)
+  if (set) for (const name in set) headers[name] = set[name]
+}

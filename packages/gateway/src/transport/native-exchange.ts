@@ -28,11 +28,14 @@ import {
   RETRYABLE_STATUS_CODE,
   SMALL_BODY_BYTES,
   type UpstreamPool,
+  // The pure header rules (hop-by-hop, forwarding, Via): one implementation for both transports.
+  cleanResponseHeaders,
+  isTrusted,
+  lowerOverrides,
+  upstreamHeaders,
 } from '@switchboard/proxy-pass'
-// The pure header rules of proxy-pass (hop-by-hop, forwarding, Via): one implementation for both transports.
-import { cleanResponseHeaders, isTrusted, lowerOverrides, upstreamHeaders } from '../../../proxy-pass/src/headers.ts'
 import type { TunnelResult } from '@switchboard/websocket-tunnel'
-import type { ExchangeForwardOptions, ExchangeRequestOptions, GatewayExchange, UpstreamFetcher } from './exchange.ts'
+import { applyHeadEdits, combineTaps, type ExchangeForwardOptions, type ExchangeRequestOptions, type GatewayExchange, type UpstreamFetcher } from './exchange.ts'
 
 const IS_BUN = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined'
 const IS_DENO = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined'
@@ -214,32 +217,11 @@ export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
   }
 
   combinedTap(): ResponseTap | undefined {
-    const taps = this.#taps
-    if (!taps) return undefined
-    if (taps.length === 1) return taps[0]
-    const active = new Set<ResponseTap>()
-    return {
-      onHead(status, headers) {
-        for (const t of taps) if (t.onHead(status, headers)) active.add(t)
-        return active.size > 0
-      },
-      onData(chunk) {
-        for (const t of active) t.onData(chunk)
-      },
-      onEnd() {
-        for (const t of active) t.onEnd()
-      },
-      onAbort(error) {
-        for (const t of active) t.onAbort(error)
-      },
-    }
+    return combineTaps(this.#taps)
   }
 
   applyResponseHead(status: number, headers: HeaderRecord): void {
-    const hooks = this.#headHooks
-    if (hooks) for (const hook of hooks) hook(status, headers)
-    const set = this.#responseHeaders
-    if (set) for (const name in set) headers[name] = set[name]
+    applyHeadEdits(this.#headHooks, this.#responseHeaders, status, headers)
   }
 
   /** Bun and Deno answer `Expect: 100-continue` themselves (as soon as the head is parsed). */

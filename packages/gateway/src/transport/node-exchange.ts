@@ -17,7 +17,7 @@ import {
   type UpstreamResponse,
 } from '@switchboard/core'
 
-import type { ExchangeForwardOptions, ExchangeRequestOptions, ExchangeTunnelOptions, ExchangeUpgrade, GatewayExchange, UpstreamFetcher } from './exchange.ts'
+import { applyHeadEdits, combineTaps, type ExchangeForwardOptions, type ExchangeRequestOptions, type ExchangeTunnelOptions, type ExchangeUpgrade, type GatewayExchange, type UpstreamFetcher } from './exchange.ts'
 
 export type { UpstreamFetcher } from './exchange.ts'
 
@@ -178,33 +178,12 @@ export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
 
   /** One tap combining every registered tap (undefined when none). */
   combinedTap(): ResponseTap | undefined {
-    const taps = this.#taps
-    if (!taps) return undefined
-    if (taps.length === 1) return taps[0]
-    const active = new Set<ResponseTap>()
-    return {
-      onHead(status, headers) {
-        for (const t of taps) if (t.onHead(status, headers)) active.add(t)
-        return active.size > 0
-      },
-      onData(chunk) {
-        for (const t of active) t.onData(chunk)
-      },
-      onEnd() {
-        for (const t of active) t.onEnd()
-      },
-      onAbort(error) {
-        for (const t of active) t.onAbort(error)
-      },
-    }
+    return combineTaps(this.#taps)
   }
 
   /** Applies `onResponseHead` hooks and `responseHeaders` to an outgoing head. */
   applyResponseHead(status: number, headers: HeaderRecord): void {
-    const hooks = this.#headHooks
-    if (hooks) for (const hook of hooks) hook(status, headers)
-    const set = this.#responseHeaders
-    if (set) for (const name in set) headers[name] = set[name]
+    applyHeadEdits(this.#headHooks, this.#responseHeaders, status, headers)
   }
 
   /** Sends `100 Continue` once, when the client asked for it and the body is about to be read. */
