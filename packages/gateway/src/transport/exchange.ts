@@ -150,7 +150,9 @@ export function combineTaps(taps: readonly ResponseTap[] | undefined): ResponseT
 /**
  * Runs the `onResponseHead` hooks, then sets the layers' `responseHeaders`, on an outgoing head
  * (both exchanges' `applyResponseHead()`).
- * @example applyHeadEdits(undefined, { 'x-served-by': 'gw' }, 200, headers)
+ * @example
+ * const head = { 'content-type': 'text/plain' }
+ * applyHeadEdits(undefined, { 'x-served-by': 'gw' }, 200, head) // head['x-served-by'] === 'gw'
  */
 export function applyHeadEdits(
   hooks: ReadonlyArray<(status: number, headers: HeaderRecord) => void> | undefined,

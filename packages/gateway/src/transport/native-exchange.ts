@@ -74,6 +74,7 @@ export interface NativeRequestInit {
  * guarantee the runtime's server does not give (body idle timeout, send timeout, bounded upstream
  * concurrency, body limits, client-abort propagation) is enforced here.
  * @example
+ * const pipeline = async (ex: GatewayExchange): Promise<void> => ex.respond(200, {}, 'ok')
  * const ex = new NativeExchange(init)
  * void pipeline(ex)
  * return ex.answer // the Response for Bun.serve / Deno.serve
