@@ -1,5 +1,6 @@
 import type { EngineStatsField, EngineUpdate } from '@switchboard/core'
 import { type ExpositionSample, parseExposition } from '@switchboard/metrics'
+import { describeError, fn, positiveInteger, untilAborted } from './internal.ts'
 
 /**
  * Which engine's metric names to read: `auto` tries vLLM, then SGLang, then TGI.
@@ -292,7 +293,7 @@ class Scraper implements EngineStatsScraper {
       if (this.#state === 'stopped') return
       report = {
         ok: false,
-        error: describeError(error),
+        error: describeError(error, 160),
         format: undefined,
         missing: [],
         update: this.#update(t, Number.NaN, Number.NaN, Number.NaN, Number.NaN, false),
@@ -505,53 +506,4 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
     offset += c.byteLength
   }
   return new TextDecoder().decode(all)
-}
-
-function positiveInteger(value: unknown, fallback: number, name: string): number {
-  const result = value ?? fallback
-  if (!Number.isSafeInteger(result) || (result as number) < 1) throw new RangeError(`${name} must be a positive integer`)
-  return result as number
-}
-
-function fn<T>(value: T | undefined, name: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new RangeError(`${name} must be a function`)
-  return value
-}
-
-function describeError(error: unknown): string {
-  let current: unknown = error
-  let messages = ''
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && code !== '') return code === 'ConnectionRefused' ? 'ECONNREFUSED' : code
-    if (current instanceof Error) messages += `${current.message}\n`
-    current = (current as { cause?: unknown }).cause
-  }
-  const message = error instanceof Error ? error.message : String(error)
-  // Deno keeps the OS error only in the cause's message.
-  if (/connection refused/i.test(messages)) return 'ECONNREFUSED'
-  return message.length > 160 ? `${message.slice(0, 157)}...` : message
-}
-
-/** Settles with `promise`, or rejects once `signal` aborts even if the promise ignores it. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      promise.catch(() => {})
-      reject(signal.reason)
-      return
-    }
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
 }

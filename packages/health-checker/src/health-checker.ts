@@ -1,4 +1,5 @@
 import type { TrackedEndpoint } from '@switchboard/core'
+import { describeError, fn, positiveInteger, untilAborted } from './internal.ts'
 
 /**
  * A status code (`204`) or a class of them (`'2xx'`).
@@ -591,17 +592,6 @@ function passiveConfig(options: PassiveHealthCheckOptions): PassiveConfig {
   }
 }
 
-function positiveInteger(value: unknown, fallback: number, name: string): number {
-  const result = value ?? fallback
-  if (!Number.isSafeInteger(result) || (result as number) < 1) throw new RangeError(`${name} must be a positive integer`)
-  return result as number
-}
-
-function fn<T>(value: T | undefined, name: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new RangeError(`${name} must be a function`)
-  return value
-}
-
 function compileExpectStatus(patterns: StatusPattern[]): (status: number) => boolean {
   if (!Array.isArray(patterns) || patterns.length === 0)
     throw new RangeError('active.expectStatus must be a non-empty list of statuses')
@@ -620,48 +610,6 @@ function compileExpectStatus(patterns: StatusPattern[]): (status: number) => boo
   return (status) => table[status] === 1
 }
 
-/** A short, runtime-neutral cause: `ECONNREFUSED` rather than Node's `fetch failed`. */
-function describeError(error: unknown): string {
-  let current: unknown = error
-  let messages = ''
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && code !== '') return normaliseCode(code)
-    if (current instanceof Error) messages += `${current.message}\n`
-    current = (current as { cause?: unknown }).cause
-  }
-  // Deno keeps the OS error only in the cause's message.
-  if (/connection refused/i.test(messages)) return 'ECONNREFUSED'
-  if (/connection reset/i.test(messages)) return 'ECONNRESET'
-  const message = error instanceof Error ? error.message : String(error)
-  return message.length > 120 ? `${message.slice(0, 117)}...` : message
-}
-
-function normaliseCode(code: string): string {
-  // Bun names socket errors in PascalCase.
-  if (code === 'ConnectionRefused') return 'ECONNREFUSED'
-  if (code === 'ConnectionClosed' || code === 'ECONNRESET') return 'ECONNRESET'
-  return code
-}
-
 function plural(count: number, one: string, many: string): string {
   return `${count} ${count === 1 ? one : many}`
-}
-
-/** Settles with `promise`, or rejects once `signal` aborts even if the promise ignores it. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
 }
