@@ -22,6 +22,37 @@ export interface AdminListener {
  * never streams.
  */
 export function createAdminListener(config: () => AdminConfig, actions: AdminActions, logger: GatewayLogger): AdminListener {
+  const server = adminHttpServer(handle, logger)
+
+  async function handle(ex: NodeExchange): Promise<void> {
+    const admin = config()
+    const path = ex.normalizedPath
+    if (path === admin.path || path.startsWith(`${admin.path}/`)) return handleAdmin(ex, path.slice(admin.path.length), admin, actions)
+    authorize(ex, admin)
+    if (path === '/metrics' && (ex.method === 'GET' || ex.method === 'HEAD')) return sendMetrics(ex, actions)
+    if ((ex.method === 'GET' || ex.method === 'HEAD') && (await actions.dashboard(ex, path === '/' ? '' : path))) return
+    throw new NoRouteError({ message: 'Unknown admin endpoint' })
+  }
+
+  return {
+    server,
+    listen: (host, port) => listenOn(server, host, port),
+    close: () =>
+      new Promise((resolve) => {
+        if (!server.listening) return resolve()
+        server.close(() => resolve())
+        server.closeAllConnections?.()
+      }),
+  }
+}
+
+/**
+ * The admin listeners' `node:http` server (the gateway's `admin.listen`, and the fleet primary's):
+ * small strict limits, a 400 for a target that does not parse, and an error from `handle` turned
+ * into its short JSON answer (a 401 with a Bearer challenge), 5xx logged.
+ * @example const server = adminHttpServer(async (ex) => ex.respond(200, {}, 'ok'), console.log)
+ */
+export function adminHttpServer(handle: (ex: NodeExchange) => Promise<void>, logger: GatewayLogger): Server {
   const server = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
     req.on('error', noop)
     res.on('error', noop)
@@ -43,32 +74,19 @@ export function createAdminListener(config: () => AdminConfig, actions: AdminAct
   })
   server.on('clientError', (_err, socket) => socket.destroy())
   server.on('connection', (socket) => socket.on('error', noop))
+  return server
+}
 
-  async function handle(ex: NodeExchange): Promise<void> {
-    const admin = config()
-    const path = ex.normalizedPath
-    if (path === admin.path || path.startsWith(`${admin.path}/`)) return handleAdmin(ex, path.slice(admin.path.length), admin, actions)
-    authorize(ex, admin)
-    if (path === '/metrics' && (ex.method === 'GET' || ex.method === 'HEAD')) return sendMetrics(ex, actions)
-    if ((ex.method === 'GET' || ex.method === 'HEAD') && (await actions.dashboard(ex, path === '/' ? '' : path))) return
-    throw new NoRouteError({ message: 'Unknown admin endpoint' })
-  }
-
-  return {
-    server,
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, host, () => {
-          server.off('error', reject)
-          resolve(server.address() as AddressInfo)
-        })
-      }),
-    close: () =>
-      new Promise((resolve) => {
-        if (!server.listening) return resolve()
-        server.close(() => resolve())
-        server.closeAllConnections?.()
-      }),
-  }
+/**
+ * Starts `server` listening; resolves with its address, rejects with the listen error (a busy port).
+ * @example const address = await listenOn(adminHttpServer(async (ex) => ex.respond(204), console.log), '127.0.0.1', 0)
+ */
+export function listenOn(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
 }

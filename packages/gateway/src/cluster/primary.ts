@@ -2,15 +2,15 @@
 // gateway), replaces the ones that die, rolls reloads through them one at a time, serves
 // `admin.listen` itself and answers every admin request with the merge of all workers' answers.
 import cluster, { type Worker } from 'node:cluster'
-import { createServer, request as httpRequest, type Server } from 'node:http'
+import { request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { JSON_RESPONSE_HEADERS, NoRouteError, toGatewayError } from '@switchboard/core'
 import { authorize } from '../admin/admin.ts'
+import { adminHttpServer, listenOn } from '../admin/listener.ts'
 import type { LoadedConfig } from '../config/load.ts'
 import type { AdminConfig, GatewayConfig } from '../config/types.ts'
 import type { GatewayLogger } from '../runtime/runtime.ts'
 import { NodeExchange } from '../transport/node-exchange.ts'
-import { parseTarget } from '../transport/request-checks.ts'
 import { mergeAdminJson, mergeExpositions, type WorkerAnswer } from './merge.ts'
 import { forwardHeaders, WORKER_ID_ENV } from './worker.ts'
 
@@ -405,35 +405,9 @@ export async function startPrimary(config: GatewayConfig, options: PrimaryOption
   }
 
   function listenAdmin(admin: AdminConfig & { listen: { host: string; port: number } }): Promise<AddressInfo> {
-    const server = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
-      req.on('error', noop)
-      res.on('error', noop)
-      const parsed = parseTarget(req.url ?? '/')
-      if (typeof parsed === 'string') {
-        res.writeHead(400, { ...JSON_RESPONSE_HEADERS, connection: 'close' })
-        res.end(JSON.stringify({ error: { code: 'ERR_BAD_REQUEST', message: parsed } }))
-        return
-      }
-      const ex = new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, parsed.normalized, req.socket.remoteAddress ?? '', false)
-      serveAdmin(ex).catch(async (error: unknown) => {
-        const err = toGatewayError(error)
-        if (err.status >= 500) log('error', 'admin request failed', { error: String((error as Error)?.stack ?? error) })
-        if (ex.responded) return void res.destroy()
-        const h: Record<string, string> = { ...JSON_RESPONSE_HEADERS }
-        if (err.status === 401) h['www-authenticate'] = 'Bearer realm="admin"'
-        await ex.respond(err.status, h, err.toBody()).catch(noop)
-      })
-    })
-    server.on('clientError', (_err, socket) => socket.destroy())
-    server.on('connection', (socket) => socket.on('error', noop))
+    const server = adminHttpServer(serveAdmin, log)
     adminServer = server
-    return new Promise((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(admin.listen.port, admin.listen.host, () => {
-        server.off('error', reject)
-        resolve(server.address() as AddressInfo)
-      })
-    })
+    return listenOn(server, admin.listen.host, admin.listen.port)
   }
 
   async function serveAdmin(ex: NodeExchange): Promise<void> {
@@ -582,8 +556,6 @@ function warnAboutMemoryStore(config: GatewayConfig, log: GatewayLogger): void {
   const n = config.server.workers
   log('warn', `server.workers: ${n} with store: memory: each worker keeps its own counters and cache, so rate limits and budgets allow up to ${n}× their limit and caches fill ${n} times; use store: { driver: redis, url: … } to share them`, { policies: limits.length ? limits : undefined, cachedRoutes: caches.length ? caches : undefined })
 }
-
-function noop(): void {}
 
 function defaultLogger(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
   const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })
