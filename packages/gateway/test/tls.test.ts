@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '@switchboard/core'
 import { createGateway, type Gateway, loadConfigFile, loadConfigText, parseConfig } from '../src/index.ts'
 import { startUpstream, type TestUpstream } from './helpers.ts'
+import { makeTestCa } from '../../../scripts/test-certs.mjs'
 
 const IS_BUN = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined'
 
@@ -21,21 +22,9 @@ let dir = ''
 const pem = (name: string): string => readFileSync(join(dir, name), 'utf8')
 
 beforeAll(() => {
-  let openssl = ''
-  try {
-    openssl = execFileSync('which', ['openssl'], { encoding: 'utf8' }).trim()
-  } catch {
-    // handled below
-  }
-  if (!openssl) throw new Error('tls.test.ts needs the openssl command (Debian: apt-get install openssl) to make its test certificates')
-  dir = mkdtempSync(join(tmpdir(), 'sb-tls-'))
-  const run = (...args: string[]): void => void execFileSync(openssl, args, { cwd: dir, stdio: 'pipe' })
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Switchboard Test CA')
-  const leaf = (name: string, cn: string, san: string): void => {
-    run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`)
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n`)
-    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`)
-  }
+  const ca = makeTestCa('sb-tls-', 'Switchboard Test CA')
+  dir = ca.dir
+  const { run, leaf } = ca
   run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rogue.key', '-out', 'rogue.pem', '-days', '2', '-subj', '/CN=client.test', '-addext', 'subjectAltName=DNS:client.test')
   leaf('a', 'a.test', 'DNS:a.test')
   leaf('b', 'b.test', 'DNS:b.test')

@@ -1,35 +1,24 @@
 // Tunnels to wss:// (https:) targets verified with `tls: { ca, servername, rejectUnauthorized }`:
 // a private CA and a certificate for `upstream.test` made with openssl, the target given by IP.
-import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { TunnelOptions } from '../src/index.ts'
 import { nextMessage, openClient, Resources, startProxy } from './helpers.ts'
+import { makeTestCa } from '../../../scripts/test-certs.mjs'
 
 let dir = ''
 const pem = (name: string): string => readFileSync(join(dir, name), 'utf8')
 
 beforeAll(() => {
-  let openssl = ''
-  try {
-    openssl = execFileSync('which', ['openssl'], { encoding: 'utf8' }).trim()
-  } catch {
-    // handled below
-  }
-  if (!openssl) throw new Error('tls.test.ts needs the openssl command (Debian: apt-get install openssl) to make its test certificates')
-  dir = mkdtempSync(join(tmpdir(), 'sb-wss-'))
-  const run = (...args: string[]): void => void execFileSync(openssl, args, { cwd: dir, stdio: 'pipe' })
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Tunnel Test CA')
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'up.key', '-out', 'up.csr', '-subj', '/CN=upstream.test')
-  writeFileSync(join(dir, 'up.ext'), 'subjectAltName=DNS:upstream.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n')
-  run('x509', '-req', '-in', 'up.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'up.pem', '-days', '2', '-extfile', 'up.ext')
+  const ca = makeTestCa('sb-wss-', 'Tunnel Test CA')
+  dir = ca.dir
+  ca.leaf('up', 'upstream.test', 'DNS:upstream.test', 'serverAuth')
 }, 60_000)
 
 afterAll(() => {

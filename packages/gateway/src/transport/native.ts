@@ -79,7 +79,7 @@ const JSON_HEADERS = JSON_RESPONSE_HEADERS
  * await transport.listen(8080, '127.0.0.1')
  */
 export function createNativeTransport(server0: ServerConfig, limits: () => ServerConfig['limits'], handler: NativeTransportHandler): NativeTransport {
-  if (RUNTIME === 'node') throw new Error('server.transport: native needs Bun or Deno (Node has no native server: use node)')
+  if (RUNTIME === 'node') throw new Error('server.transport: native needs Bun (Node has no native server: use node)')
   const state = { inFlight: 0 }
   const tunnels = new Set<Duplex>()
   let bun: BunServer | undefined

@@ -30,16 +30,23 @@ export function resolveTransport(mode: TransportMode, config?: GatewayConfig, en
   const wanted = mode === 'auto' && (env === 'node' || env === 'native') ? env : mode
   if (wanted === 'node') return { transport: 'node' }
   if (RUNTIME === 'node') {
-    if (wanted === 'native') throw new Error('server.transport: native needs Bun or Deno (Node has no native server); use node or auto')
+    if (wanted === 'native') throw new Error('server.transport: native needs Bun (Node has no native server, and on Deno it is not available yet); use node or auto')
     return { transport: 'node', reason: 'Node has no native server' }
   }
   const blocker = config ? nativeBlocker(config) : undefined
   if (wanted === 'native') {
     if (blocker) throw new Error(`server.transport: native cannot serve this config: ${blocker}; use node or auto`)
+    if (RUNTIME === 'deno') {
+      // Deno.serve lets through framing the gateway must refuse (repeated Content-Length, no Host,
+      // CONNECT, unknown Expect, too many fields) and its body-idle 408 and encoding pass-through are
+      // not right yet: not offered until the suite passes there.
+      throw new Error('server.transport: native is not available on Deno yet (its framing checks and body timeouts do not pass the test suite); use node or auto')
+    }
     return { transport: 'native' }
   }
-  if (blocker) return { transport: 'node', reason: blocker }
+  // Where auto does not pick native anyway, what native could not serve is beside the point.
   if (!NATIVE_BY_DEFAULT.has(RUNTIME)) return { transport: 'node', reason: `auto keeps node:http on ${RUNTIME} (see the README's Transports section)` }
+  if (blocker) return { transport: 'node', reason: blocker }
   return { transport: 'native' }
 }
 
