@@ -127,20 +127,7 @@ export async function serve(config: GatewayConfig, options: ServeOptions = {}): 
     }
     return gateway
   }
-  // Deno has no SIGHUP listener on some platforms; where it throws, reload stays on the admin API.
-  try {
-    process.on('SIGHUP', () => reload('SIGHUP'))
-  } catch {
-    log('info', 'SIGHUP is not available on this runtime: reload with POST /admin/reload or --watch')
-  }
-  if (options.watch && file) {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    // Editors write in several steps: reload once the file has been quiet for a moment.
-    watch(file, () => {
-      clearTimeout(timer)
-      timer = setTimeout(() => reload('watch'), 150)
-    }).on('error', () => undefined)
-  }
+  onReloadRequests(reload, options.watch ? file : undefined, (message) => log('info', message))
   return gateway
 }
 
@@ -172,19 +159,26 @@ export async function servePrimary(config: GatewayConfig, options: ServeOptions 
   const reload = (why: string): void => {
     if (file && !stopping) void fleet.reload(why)
   }
+  onReloadRequests(reload, options.watch ? file : undefined, (message) => logLine('info', message))
+  return fleet
+}
+
+/** SIGHUP, and with `--watch` changes to `file`, call `reload` (a single gateway's or the fleet's). */
+function onReloadRequests(reload: (why: string) => void, file: string | undefined, info: (message: string) => void): void {
+  // Deno has no SIGHUP listener on some platforms; where it throws, reload stays on the admin API.
   try {
     process.on('SIGHUP', () => reload('SIGHUP'))
   } catch {
-    logLine('info', 'SIGHUP is not available on this runtime: reload with POST /admin/reload or --watch')
+    info('SIGHUP is not available on this runtime: reload with POST /admin/reload or --watch')
   }
-  if (options.watch && file) {
+  if (file) {
     let timer: ReturnType<typeof setTimeout> | undefined
+    // Editors write in several steps: reload once the file has been quiet for a moment.
     watch(file, () => {
       clearTimeout(timer)
       timer = setTimeout(() => reload('watch'), 150)
     }).on('error', () => undefined)
   }
-  return fleet
 }
 
 function logLine(level: 'info', message: string, fields: Record<string, unknown> = {}): void {
