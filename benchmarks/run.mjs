@@ -36,7 +36,7 @@ const ECHO_PAYLOAD = 'x'.repeat(16 * 1024) // must match post-16k.lua
 // `unavailable()` returns a reason to skip, or null.
 // ---------------------------------------------------------------------------------------------
 
-/** @type {Array<{ name: string, runtime: string, cacheOnly?: boolean, unavailable?: () => string | null, start: (ctx: any) => Promise<{ url: string, child?: any }> }>} */
+/** @type {Array<{ name: string, runtime: string, cacheOnly?: boolean, optIn?: boolean, cpu?: string, unavailable?: () => string | null, start: (ctx: any) => Promise<{ url: string, child?: any }> }>} */
 const contenders = [
   { name: 'direct', runtime: 'wrk → origin', start: async (ctx) => ({ url: ctx.origin.url }) },
   {
@@ -53,6 +53,25 @@ const contenders = [
     name: 'switchboard-deno', runtime: 'deno',
     unavailable: () => gatewayMissing() ?? (DENO ? null : 'deno not installed (node_modules/.bin/deno)'),
     start: (ctx) => startGateway(ctx, 'switchboard-deno', DENO, gatewayYaml(ctx, false), ['run', '-A']),
+  },
+  {
+    // The same gateway on Bun's own server and fetch (`server.transport: native`).
+    name: 'switchboard-bun-native', runtime: 'bun',
+    unavailable: () => gatewayMissing() ?? (BUN ? null : 'bun not installed (node_modules/.bin/bun)'),
+    start: (ctx) => startGateway(ctx, 'switchboard-bun-native', BUN, withServer(gatewayYaml(ctx, false), 'transport: native')),
+  },
+  {
+    // `server.workers: 2` and, to compare with, one process: both may use every core (the load
+    // generator and origin share core 0 with them), so they are not in a plain run. `--only
+    // switchboard-w1,switchboard-w2` shows what a second worker buys on this machine.
+    name: 'switchboard-w1', runtime: 'node', optIn: true, cpu: '0,1',
+    unavailable: gatewayMissing,
+    start: (ctx) => startGateway(ctx, 'switchboard-w1', process.execPath, gatewayYaml(ctx, false), [], GATEWAY_CLI, '0,1'),
+  },
+  {
+    name: 'switchboard-w2', runtime: 'node', optIn: true, cpu: '0,1',
+    unavailable: gatewayMissing,
+    start: (ctx) => startGateway(ctx, 'switchboard-w2', process.execPath, withServer(gatewayYaml(ctx, false), 'workers: 2'), [], GATEWAY_CLI, '0,1'),
   },
   {
     name: 'switchboard-policies', runtime: 'node',
@@ -220,7 +239,7 @@ const main = async () => {
   }
 
   const selected = scenarios.filter((s) => opts.scenarios.includes(s.name))
-  const wanted = contenders.filter((c) => selected.some((s) => s.contenders.includes(c.name)) && (c.name === 'direct' || c.name === 'ws-direct' || opts.only === null || opts.only.includes(c.name)))
+  const wanted = contenders.filter((c) => selected.some((s) => s.contenders.includes(c.name)) && (c.name === 'direct' || c.name === 'ws-direct' || (opts.only === null ? !c.optIn : opts.only.includes(c.name))))
   const ctx = { dir, opts, origin: undefined }
 
   // Origin
@@ -610,12 +629,15 @@ async function wsPreflight(url) {
   return JSON.parse(stdout.trim().split('\n').pop()).requests > 0 ? null : 'no echo received'
 }
 
-const startGateway = async (ctx, name, runtime, yamlTemplate, runtimeArgs = [], cli = GATEWAY_CLI) => {
+/** `yaml` with `line` added to its one-line `server: { ... }` map. */
+const withServer = (yaml, line) => yaml.replace('port: __PORT__ }', `port: __PORT__, ${line} }`)
+
+const startGateway = async (ctx, name, runtime, yamlTemplate, runtimeArgs = [], cli = GATEWAY_CLI, cpu = PROXY_CPU) => {
   const port = await freePort()
   const config = join(ctx.dir, `${name}.yaml`)
   writeFileSync(config, yamlTemplate.replace('__PORT__', String(port)))
   const logFile = join(ctx.dir, `${name}.log`)
-  const child = startProcess({ cmd: runtime, args: [...runtimeArgs, cli, '--config', config], cpu: PROXY_CPU, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
+  const child = startProcess({ cmd: runtime, args: [...runtimeArgs, cli, '--config', config], cpu, cwd: ctx.dir, logFile, env: { NODE_ENV: 'production', PORT: String(port) } })
   const url = `http://127.0.0.1:${port}`
   await waitReady(url, child, logFile, name)
   return { url, child }
