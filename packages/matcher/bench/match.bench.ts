@@ -29,3 +29,21 @@ for (const size of [10, 100, 1000]) {
     }
   })
 }
+
+// Model routing: one path, eight pools chosen by globs on the body's `model`, the last one winning.
+{
+  const pools = ['gpt-*', 'claude-*', 'mistral-*', 'phi-*', 'gemma-*', 'qwen-*', 'deepseek-*', 'llama-3-*-instruct']
+  const matcher = createMatcher([
+    ...pools.map((model, i) => ({ name: `pool-${i}`, match: { path: '/v1/chat/completions', body: { model, stream: { exists: true } } }, data: i })),
+    { name: 'fallback', match: { path: '/v1/chat/completions' }, data: -1 },
+  ])
+  const input: MatchInput = { method: 'POST', path: '/v1/chat/completions', body: { model: 'llama-3-70b-instruct', stream: true, messages: [] } }
+  describe('body conditions (8 glob routes on one path)', () => {
+    bench('last pool matches', () => {
+      matcher.match(input)
+    })
+    bench('no pool matches (fallback)', () => {
+      matcher.match({ ...input, body: { model: 'unknown' } })
+    })
+  })
+}

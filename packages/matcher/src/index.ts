@@ -1,3 +1,4 @@
+export type { BodyCondition, BodyScalar } from './body.ts'
 export { createMatcher } from './matcher.ts'
 export { normalizePath } from './normalize-path.ts'
 export { checkRegexSafety, MAX_REGEX_SOURCE_LENGTH } from './regex-safety.ts'

@@ -1,4 +1,5 @@
 import { canonicalJson } from '@switchboard/core'
+import { bodyMatches } from './body.ts'
 import { hostMatches, normalizeHost, valueMatches } from './conditions.ts'
 import { normalizePath } from './normalize-path.ts'
 import { compileRoute, type CompiledRoute, type RouteIssue } from './route.ts'
@@ -10,8 +11,10 @@ import type { MatchInput, Matcher, MatcherOptions, MatchResult, RouteDefinition 
  *
  * Precedence: higher `priority` first (default 0); then the most specific path, compared segment by
  * segment from the left (static > param > wildcard, so a longer static prefix wins); then path
- * patterns before regexes; then definition order. A route whose path matches but whose method,
- * host, header, query or payload condition fails falls through to the next candidate.
+ * patterns before regexes; then routes with a `payload` or `body` condition before those without
+ * (so a catch-all defined first cannot hide them); then definition order. A route whose path
+ * matches but whose method, host, header, query, payload or body condition fails falls through to
+ * the next candidate.
  *
  * Throws a `TypeError` naming the route and listing every problem `validateRoute` finds
  * (`route "users": match.path: "/users/:id/:id" repeats the param name "id"`), including unsafe
@@ -34,7 +37,7 @@ class CompiledMatcher<T> implements Matcher<T> {
   #root: TreeNode<T> = new TreeNode()
   #regexRoutes: CompiledRoute<T>[] = []
   #maxPriority = -Infinity
-  #hasPayload = false
+  #hasBodyRoutes = false
   #strictTrailingSlash: boolean
   #caseSensitive: boolean
 
@@ -65,11 +68,11 @@ class CompiledMatcher<T> implements Matcher<T> {
         throw new TypeError(`${label}: ${issues.map((i) => (i.field === '' ? i.message : `${i.field}: ${i.message}`)).join('; ')}`)
       }
       this.#maxPriority = Math.max(this.#maxPriority, route.priority)
-      if (route.payloads) this.#hasPayload = true
+      if (needsBodyToMatch(route)) this.#hasBodyRoutes = true
       this.#insert(route)
     })
     // Stable sort: equal priorities keep definition order.
-    this.#regexRoutes.sort((a, b) => b.priority - a.priority)
+    this.#regexRoutes.sort((a, b) => b.priority - a.priority || bodyRank(b) - bodyRank(a))
   }
 
   match(input: MatchInput): MatchResult<T> | undefined {
@@ -79,9 +82,9 @@ class CompiledMatcher<T> implements Matcher<T> {
   }
 
   needsBody(input: MatchInput): boolean {
-    if (!this.#hasPayload) return false
-    const search = this.#search(input, MODE_NEEDS_BODY)
-    return search?.best?.payloads !== undefined
+    if (!this.#hasBodyRoutes) return false
+    const best = this.#search(input, MODE_NEEDS_BODY)?.best
+    return best !== undefined && needsBodyToMatch(best)
   }
 
   allowedMethods(input: MatchInput): string[] {
@@ -97,7 +100,7 @@ class CompiledMatcher<T> implements Matcher<T> {
     let node = this.#root
     const pattern = route.pattern
     if (pattern === undefined) {
-      node.wildcard.push(route) // no path condition: every path, ranked like `/*`, no params
+      addRoute(node.wildcard, route) // no path condition: every path, ranked like `/*`, no params
       return
     }
     for (const seg of pattern.segments) {
@@ -115,9 +118,9 @@ class CompiledMatcher<T> implements Matcher<T> {
     }
     if (pattern.wildcard !== undefined) {
       route.wildcardName = pattern.wildcard
-      node.wildcard.push(route)
+      addRoute(node.wildcard, route)
     } else {
-      node.routes.push(route)
+      addRoute(node.routes, route)
     }
   }
 
@@ -203,7 +206,10 @@ class Search<T> {
     if (!this.#conditionsHold(route, true)) return false
     const params = route.regex ? groupParams(groups) : this.#treeParams(route, remainder)
     if (params === undefined) return false // malformed escape in a param: the route does not match
-    if (route.payloads && this.#mode === MODE_MATCH && !this.#payloadHolds(route)) return false
+    if (this.#mode === MODE_MATCH) {
+      if (route.payloads && !this.#payloadHolds(route)) return false
+      if (route.body && !bodyMatches(route.body, this.#input.body)) return false
+    }
     this.best = route
     this.bestParams = params
     this.bestPriority = route.priority
@@ -266,6 +272,25 @@ class Search<T> {
     }
     return params
   }
+}
+
+function needsBodyToMatch(route: CompiledRoute<unknown>): boolean {
+  return route.payloads !== undefined || route.body !== undefined
+}
+
+function bodyRank(route: CompiledRoute<unknown>): number {
+  return needsBodyToMatch(route) ? 1 : 0
+}
+
+/** Appends `route`, or inserts it before the first route without a body condition when it has one (keeping definition order within each group). */
+function addRoute<T>(list: CompiledRoute<T>[], route: CompiledRoute<T>): void {
+  if (!needsBodyToMatch(route)) {
+    list.push(route)
+    return
+  }
+  const at = list.findIndex((r) => !needsBodyToMatch(r))
+  if (at === -1) list.push(route)
+  else list.splice(at, 0, route)
 }
 
 /** Depth-first: static child, then param child, then wildcard; stops once the best possible route is found. */

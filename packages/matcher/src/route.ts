@@ -1,5 +1,6 @@
 // Validation and compilation of one route definition; createMatcher and validateRoute share it.
 import { canonicalJson } from '@switchboard/core'
+import { compileBodyConditions, type CompiledBodyCondition } from './body.ts'
 import { compileHost, compileValueConditions, jsonDepth, statelessRegExp, TOKEN, type HostRule, type ValueCondition } from './conditions.ts'
 import { parsePattern, type ParsedPattern } from './pattern.ts'
 import { checkRegexSafety } from './regex-safety.ts'
@@ -22,7 +23,7 @@ export interface RouteIssue {
  * Every problem `createMatcher` would refuse in one route definition, without throwing: bad path
  * patterns (empty or repeated param names, `*` not last, characters a path cannot carry), regex
  * syntax errors and unsafe regexes (see `checkRegexSafety`), bad host patterns, method names,
- * header names, conditions and payloads. Duplicate names across routes are checked by `createMatcher` only.
+ * header names, conditions, payloads and body conditions. Duplicate names across routes are checked by `createMatcher` only.
  * `[]` means the route compiles.
  *
  * @param options the matcher options the route will be compiled with (`strictTrailingSlash: false`
@@ -48,6 +49,7 @@ export interface CompiledRoute<T> {
   readonly query: readonly [string, ValueCondition][] | undefined
   readonly payloads: ReadonlySet<string> | undefined
   readonly payloadDepth: number
+  readonly body: readonly CompiledBodyCondition[] | undefined
   readonly pattern: ParsedPattern | undefined
   readonly regex: RegExp | undefined
   readonly paramNames: string[]
@@ -123,6 +125,10 @@ export function compileRoute<T>(def: RouteDefinition<T>, strictTrailingSlash: bo
       })
     }
   }
+  const body =
+    match.body === undefined
+      ? undefined
+      : compileBodyConditions(match.body, (key, message) => report(key === undefined ? 'match.body' : `match.body.${key}`)(message))
   return {
     def,
     priority: def.priority ?? 0,
@@ -132,6 +138,7 @@ export function compileRoute<T>(def: RouteDefinition<T>, strictTrailingSlash: bo
     query,
     payloads,
     payloadDepth,
+    body,
     pattern,
     regex,
     paramNames: [],

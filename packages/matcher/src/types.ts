@@ -1,3 +1,5 @@
+import type { BodyCondition } from './body.ts'
+
 /**
  * The conditions of one route; every condition given must hold.
  * @example
@@ -45,6 +47,17 @@ export interface RouteMatch {
    * @default none
    */
   payload?: unknown[]
+  /**
+   * Per-field conditions on the JSON body, all of which must hold: keys are dotted field paths
+   * (`model`, `metadata.tier`; a dot inside a key is escaped: `'a\\.b'` in JS source names the key
+   * `a.b`), values a {@link BodyCondition}
+   * (`'llama-3-*'`, `true`, `{ exists: false }`, `{ in: ['a', 'b'] }`, a RegExp). A body that is
+   * not a JSON object, or a field of another type, does not match. Among routes of equal priority
+   * and path, those with `body` or `payload` conditions are tried first. The caller parses the body
+   * when `needsBody()` says so.
+   * @default none
+   */
+  body?: Record<string, BodyCondition>
 }
 
 /**
@@ -79,7 +92,7 @@ export interface MatchInput {
   host?: string
   /** Lowercase header record. @default {} */
   headers?: Record<string, string | string[] | undefined>
-  /** The parsed JSON body, for routes with a `payload` condition. @default undefined */
+  /** The parsed JSON body, for routes with a `payload` or `body` condition. @default undefined */
   body?: unknown
 }
 
@@ -109,7 +122,7 @@ export interface Matcher<T> {
   /** The best route whose conditions all hold, or `undefined` (also for a path `normalizePath` refuses). */
   match(input: MatchInput): MatchResult<T> | undefined
   /**
-   * True when a route with a `payload` condition could claim this input, so the caller must parse
+   * True when a route with a `payload` or `body` condition could claim this input, so the caller must parse
    * the body (bounded) and call `match()` again with `body` set. Cheap; no body needed.
    */
   needsBody(input: MatchInput): boolean

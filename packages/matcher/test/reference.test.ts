@@ -29,7 +29,8 @@ describe('compiled matcher vs naive reference', () => {
             params: expected?.params,
           })
           const { body: _, ...withoutBody } = input
-          expect(matcher.needsBody(withoutBody)).toBe(reference(routes, withoutBody, options, true)?.route.match.payload !== undefined)
+          const best = reference(routes, withoutBody, options, true)?.route.match
+          expect(matcher.needsBody(withoutBody)).toBe(best !== undefined && (best.payload !== undefined || best.body !== undefined))
           checked++
           if (actual) matched++
         }
@@ -82,6 +83,7 @@ function generateRoutes(rand: () => number, count: number): Route[] {
     } // else: no path condition
     if (rand() < 0.3) match.methods = [pick(rand, ['GET', 'POST'])]
     if (rand() < 0.15) match.payload = [{ k: Math.floor(rand() * 2) }]
+    else if (rand() < 0.15) match.body = { k: pick(rand, [0, 1, { in: [0, 2] }, { exists: true }, { exists: false }]) }
     const route: Route = { name: `r${i}`, match, data: i }
     if (rand() < 0.15) route.priority = Math.floor(rand() * 3) - 1
     routes.push(route)
@@ -108,6 +110,7 @@ function reference(routes: Route[], input: MatchInput, options: Options, ignoreP
     const match = route.match
     if (match.methods && !match.methods.includes(input.method)) return
     if (match.payload && !ignorePayload && !match.payload.some((p) => JSON.stringify(p) === JSON.stringify(input.body))) return
+    if (match.body && !ignorePayload && !bodyHolds(match.body.k, input.body)) return
     if (match.pathRegex !== undefined) {
       const m = new RegExp(match.pathRegex).exec(path)
       if (!m) return
@@ -128,9 +131,23 @@ function reference(routes: Route[], input: MatchInput, options: Options, ignoreP
     if (result) candidates.push({ route, ...result, regex: 0, index })
   })
   candidates.sort(
-    (x, y) => (y.route.priority ?? 0) - (x.route.priority ?? 0) || x.regex - y.regex || compareKeys(x.key, y.key) || x.index - y.index,
+    (x, y) => (y.route.priority ?? 0) - (x.route.priority ?? 0) || x.regex - y.regex || compareKeys(x.key, y.key) || bodyRank(y.route) - bodyRank(x.route) || x.index - y.index,
   )
   return candidates[0]
+}
+
+/** Routes with a payload or body condition come before those without, at equal priority and path. */
+function bodyRank(route: Route): number {
+  return route.match.payload !== undefined || route.match.body !== undefined ? 1 : 0
+}
+
+/** The generated `body.k` conditions, evaluated the obvious way. */
+function bodyHolds(cond: unknown, body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false // not a JSON object: no condition holds
+  const value = (body as { k?: unknown }).k
+  if (typeof cond === 'number') return value === cond
+  if ((cond as { in?: unknown[] }).in) return (cond as { in: unknown[] }).in.includes(value)
+  return (value !== undefined) === (cond as { exists: boolean }).exists
 }
 
 function matchPattern(pattern: string, path: string, options: Options): { params: Record<string, string>; key: number[] } | undefined {
