@@ -4,6 +4,7 @@ import { headersPolicy } from './headers/index.ts'
 import { ipFilterPolicy } from './ip-filter/index.ts'
 import { maintenancePolicy } from './maintenance/index.ts'
 import { rateLimitPolicy } from './rate-limit/index.ts'
+import { tokenBudgetPolicy } from './token-budget/index.ts'
 import { requestIdPolicy } from './request-id/index.ts'
 import { rewritePolicy } from './rewrite/index.ts'
 import { securityHeadersPolicy } from './security-headers/index.ts'
@@ -39,6 +40,20 @@ export {
   type RateLimitWindowResult,
   type WindowStep,
 } from './rate-limit/index.ts'
+export {
+  tokenBudget,
+  tokenBudgetPolicy,
+  parseTokenBudgetOptions,
+  parsePeriod,
+  TokenBudgetExceededError,
+  MAX_BUDGET_PERIOD_MS,
+  DEFAULT_BUDGET_BODY_BYTES,
+  type TokenBudgetOptions,
+  type TokenBudgetLimit,
+  type TokenBudgetKind,
+  type TokenPrice,
+  type SpendBudget,
+} from './token-budget/index.ts'
 export { ipFilter, ipFilterPolicy, parseIpFilterOptions, type IpFilterOptions } from './ip-filter/index.ts'
 export {
   maintenance,
@@ -69,4 +84,5 @@ export const builtinPolicies: readonly PolicyDefinition<any>[] = [
   ipFilterPolicy,
   maintenancePolicy,
   rateLimitPolicy,
+  tokenBudgetPolicy,
 ]

@@ -81,5 +81,5 @@ describe('request-id', () => {
 })
 
 it('builtinPolicies lists every built-in type once', () => {
-  expect(builtinPolicies.map((p) => p.name).sort()).toEqual(['body-limit', 'cors', 'headers', 'ip-filter', 'json-envelope', 'maintenance', 'rate-limit', 'request-id', 'rewrite', 'security-headers'])
+  expect(builtinPolicies.map((p) => p.name).sort()).toEqual(['body-limit', 'cors', 'headers', 'ip-filter', 'json-envelope', 'maintenance', 'rate-limit', 'request-id', 'rewrite', 'security-headers', 'token-budget'])
 })

@@ -1,11 +1,10 @@
 import {
+  CLIENT_STATE,
   ConfigError,
   ConfigValidator,
   decodeText,
   definePolicy,
   encodeText,
-  ForbiddenError,
-  type Exchange,
   type HeaderRecord,
   type Middleware,
   OptionReader,
@@ -14,7 +13,9 @@ import {
   RateLimitedError,
   ServiceUnavailableError,
   type Store,
+  SUBJECT_STATE,
 } from '@switchboard/core'
+import { compactKey, keyReader, type MissingKeyBehaviour, parseKeyOption, readRequestKey, type RequestKeyPart } from '../request-key.ts'
 import {
   decideRateLimit,
   RATE_LIMIT_ALGORITHMS,
@@ -36,20 +37,19 @@ export {
   type WindowStep,
 } from './algorithms.ts'
 
+export type { MissingKeyBehaviour } from '../request-key.ts'
+
 /** `ex.state` key an authentication policy sets to the caller's subject (user id), read by `key: subject`. */
-export const RATE_LIMIT_SUBJECT_STATE = 'switchboard.subject'
+export const RATE_LIMIT_SUBJECT_STATE: typeof SUBJECT_STATE = SUBJECT_STATE
 /** `ex.state` key an authentication policy sets to the calling client (API key or OAuth client id), read by `key: client`. */
-export const RATE_LIMIT_CLIENT_STATE = 'switchboard.client'
+export const RATE_LIMIT_CLIENT_STATE: typeof CLIENT_STATE = CLIENT_STATE
 /** Most entries a `sliding-window-log` window may keep per key (its state grows with the limit). */
 export const MAX_LOG_LIMIT = 10_000
 /** How often a failed-open store is logged at most, in ms. */
 export const FAIL_OPEN_LOG_INTERVAL_MS = 30_000
 
 /** What a request is counted by: `ip`, `subject`, `client`, `route` or `header:NAME`. */
-export type RateLimitKey = 'ip' | 'subject' | 'client' | 'route' | `header:${string}`
-
-/** What happens to a request whose key (or a part of it) has no value. */
-export type MissingKeyBehaviour = 'allow' | 'deny' | 'shared'
+export type RateLimitKey = RequestKeyPart
 
 /** Options of {@link rateLimit}. */
 export interface RateLimitOptions {
@@ -99,7 +99,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   const windows = normaliseWindows(options, algorithm)
   const keyParts = (Array.isArray(options.key) ? options.key : [options.key ?? 'ip']) as readonly RateLimitKey[]
   if (keyParts.length === 0) throw new RangeError('rate-limit: key must name at least one part')
-  const readers = keyParts.map(keyReader)
+  const readers = keyParts.map((part) => keyReader(part, 'rate-limit'))
   const missing = options.missingKey ?? 'shared'
   if (!['allow', 'deny', 'shared'].includes(missing)) throw new RangeError("rate-limit: missingKey must be 'allow', 'deny' or 'shared'")
   const name = options.name ?? 'rate-limit'
@@ -128,16 +128,8 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   }
 
   return async function rateLimit(ex, next) {
-    const parts: string[] = []
-    for (const read of readers) {
-      const value = read(ex)
-      if (value === undefined) {
-        if (missing === 'allow') return next()
-        if (missing === 'deny') throw new ForbiddenError({ message: 'Request has no rate limit key' })
-        parts.push('-') // shared: every keyless request lands on the same counter
-      } else parts.push(`=${encodeURIComponent(value)}`)
-    }
-    const joined = parts.length === 1 ? parts[0]! : parts.join('&')
+    const joined = readRequestKey(ex, readers, missing, 'Request has no rate limit key')
+    if (joined === undefined) return next()
     // Short keys (the common case) skip the digest and its extra await.
     const result = await decide(prefix + (joined.length <= 200 ? joined : await compactKey(joined)))
     if (result.failedOpen) {
@@ -189,14 +181,7 @@ export function parseRateLimitOptions(raw: Record<string, unknown>, at: string, 
     if (seen.has(w.windowMs)) validator.fail(`${r.path('limits')}[${i}]`, 'one limit per window length', `${w.limit}/${w.windowMs / 1000}s`)
     seen.add(w.windowMs)
   })
-  const keyRaw = r.get('key')
-  const keyList = keyRaw === undefined ? ['ip'] : Array.isArray(keyRaw) ? keyRaw : [keyRaw]
-  if (keyList.length === 0) validator.fail(r.path('key'), 'at least one key part', keyRaw)
-  const key = keyList.map((k, i) => {
-    const path = Array.isArray(keyRaw) ? `${r.path('key')}[${i}]` : r.path('key')
-    if (typeof k === 'string' && isKey(k)) return k.toLowerCase() as RateLimitKey
-    return validator.fail(path, 'ip, subject, client, route or header:NAME', k)
-  })
+  const key = parseKeyOption(r, validator, 'ip')
   const missingKey = r.oneOf('missingKey', ['shared', 'allow', 'deny'] as const, 'shared')
   const headers = r.boolean('headers', true)
   r.done()
@@ -234,10 +219,6 @@ export const rateLimitPolicy: PolicyDefinition<RateLimitOptions> = definePolicy(
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 
-function isKey(k: string): boolean {
-  return /^(ip|subject|client|route)$/i.test(k) || /^header:[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(k)
-}
-
 function parseWindowConfig(raw: unknown, path: string, algorithm: RateLimitAlgorithm, v: ConfigValidator): RateLimitWindow {
   let text = raw
   let burst: number | undefined
@@ -270,38 +251,6 @@ function normaliseWindows(options: RateLimitOptions, algorithm: RateLimitAlgorit
     if (burst !== undefined && (!Number.isSafeInteger(burst) || burst <= 0)) throw new RangeError('rate-limit: burst must be a positive integer')
     return burst === undefined ? { limit: w.limit, windowMs: w.windowMs } : { limit: w.limit, windowMs: w.windowMs, burst }
   })
-}
-
-function keyReader(part: RateLimitKey): (ex: Exchange) => string | undefined {
-  const lower = part.toLowerCase()
-  if (lower === 'ip') return (ex) => ex.request.clientIp || undefined
-  if (lower === 'route') return (ex) => ex.route?.name
-  if (lower === 'subject') return (ex) => stateString(ex.state.get(RATE_LIMIT_SUBJECT_STATE))
-  if (lower === 'client') return (ex) => stateString(ex.state.get(RATE_LIMIT_CLIENT_STATE))
-  if (lower.startsWith('header:') && lower.length > 'header:'.length) {
-    const header = lower.slice('header:'.length)
-    return (ex) => {
-      const value = ex.request.headers[header]
-      const text = Array.isArray(value) ? value.join(', ') : value
-      return text === undefined || text === '' ? undefined : text
-    }
-  }
-  throw new RangeError(`rate-limit: key part ${JSON.stringify(part)} is not ip, subject, client, route or header:NAME`)
-}
-
-function stateString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value === '' ? undefined : value
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
-  return undefined
-}
-
-/** Long keys (big header values) become a SHA-256 digest: bounded store keys, no collisions to aim for. */
-async function compactKey(key: string): Promise<string> {
-  if (key.length <= 200) return key
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
-  let hex = ''
-  for (const byte of digest) hex += byte.toString(16).padStart(2, '0')
-  return `#${hex}`
 }
 
 /** An RFC 8941 sf-string. */
