@@ -4,8 +4,10 @@
  */
 
 /**
- * `ex.state` key holding the {@link TokenUsage} of a metered route's response (`routes[].usage`),
- * set when the response ended (completely, cut, or abandoned by the client). Absent when no
+ * `ex.state` key holding the {@link TokenUsage} of a metered route's response (`routes[].usage`):
+ * from the response head on a live view of the figures so far (what a layer reading it when the
+ * client connection closes sees), replaced by the final figures before the route's terminal step
+ * resolves (the response ended completely, cut, or abandoned by the client). Absent when no
  * upstream response was read (refused before, upstream unreachable).
  */
 export const TOKEN_USAGE_STATE = 'switchboard.tokenUsage'

@@ -216,6 +216,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       return d ? async () => ({ stats: d.discovery.stats(), remembered: await d.discovery.list('', { limit: 500 }) }) : undefined
     },
     metrics: () => ({ contentType: observer.registry.contentType, text: observer.registry.exposition() }),
+    usage: () => observer.usage.rows(),
     dashboard: (ex, sub) => (dashboard ??= createDashboard({ apiBase: current.runtime.config.admin?.path ?? '/admin' })).serve(ex, sub),
     reload: options.source
       ? async () => {

@@ -1,4 +1,5 @@
 export { loadConfigText, parseConfig, parseConfigText } from './config/index.ts'
+export type { ModelsConfig } from './config/models.ts'
 export {
   loadConfigFile,
   readConfigObject,
@@ -22,6 +23,7 @@ export type {
   RouteMatchConfig,
   RouteCacheConfig,
   RouteWebSocketConfig,
+  RouteUsageConfig,
   HeaderEditConfig,
   StoreConfig,
   AdminConfig,

@@ -116,6 +116,16 @@ describe('mergeAdminJson', () => {
     expect(differ).toEqual({ routes: [{ name: 'a' }], differs: [2], workers: 2 })
   })
 
+  it('/usage: rows of the same client, route and model are summed, the others kept', () => {
+    const row = (client: string, requests: number, counted = 0) => ({ client, route: 'chat', model: 'llama', requests, promptTokens: 10 * requests, completionTokens: 100 * requests, counted })
+    const merged = mergeAdminJson('/usage', [
+      { id: 1, pid: 11, body: { usage: [row('a', 1), row('b', 2, 1)] } },
+      { id: 2, pid: 12, body: { usage: [row('a', 3, 1)] } },
+    ]) as { usage: unknown[]; workers: number }
+    expect(merged.workers).toBe(2)
+    expect(merged.usage).toEqual([row('a', 4, 1), row('b', 2, 1)])
+  })
+
   it('mergeValues: numbers summed, time maxed, booleans combined', () => {
     expect(mergeValues([{ hits: 1, time: 5, healthy: true, saturated: false }, { hits: 2, time: 7, healthy: false, saturated: true }])).toEqual({ hits: 3, time: 7, healthy: false, saturated: true })
   })

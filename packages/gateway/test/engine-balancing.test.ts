@@ -1,7 +1,6 @@
 // LLM balancing through the gateway: three fake engines of different capacity (vLLM-style
 // /metrics that follow their real queues), scraped every 100 ms by `engineStats:`.
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Middleware } from '@switchboard/core'
 import { startFakeEngine, type FakeEngine } from '../../health-checker/test/fake-engine.ts'
 import { startGateway, type TestGateway } from './helpers.ts'
 
@@ -17,23 +16,13 @@ async function engines(): Promise<FakeEngine[]> {
   return list
 }
 
-/**
- * Parses the JSON body so `request.body` reaches the balancer. Stand-in until the terminal
- * honours `balancer.needsBody` itself (the lead's pipeline change in the report).
- */
-const parseBody: Middleware = async (ex, next) => {
-  if (ex.request.method === 'POST') (ex as unknown as { body: unknown }).body = JSON.parse(new TextDecoder().decode(await ex.readBody(1 << 20)))
-  await next()
-}
-
-async function gateway(list: FakeEngine[], balancer: unknown, withBody = false): Promise<TestGateway> {
+async function gateway(list: FakeEngine[], balancer: unknown): Promise<TestGateway> {
   const g = await startGateway(
     {
       server: { shutdownTimeout: '1s' },
       upstreams: { llm: { targets: list.map((e) => e.url), engineStats: { path: '/metrics', interval: '100ms', format: 'vllm' }, balancer, retries: 0 } },
       routes: [{ name: 'chat', match: { path: '/v1/*' }, upstream: 'llm' }],
     },
-    withBody ? { policies: [parseBody] } : {},
   )
   cleanup.push(() => g.close())
   return g
@@ -92,7 +81,7 @@ describe('gateway: engine-aware LLM balancing', () => {
     const runs: Record<string, Run> = {}
     for (const balancer of ['round-robin', 'least-queue', 'score']) {
       const list = await engines()
-      const g = await gateway(list, balancer, balancer === 'score')
+      const g = await gateway(list, balancer)
       await untilScraped(g)
       runs[balancer] = await drive(g, list, 140, 14)
       expect(runs[balancer].statuses).toEqual({ 200: 140 })
@@ -114,7 +103,7 @@ describe('gateway: engine-aware LLM balancing', () => {
     const prompt = (i: number): string => `${'You are assistant number ' + (i % 8) + '. '.repeat(1)}${'Follow the house style guide closely. '.repeat(8)} turn ${i}`
     for (const balancer of ['round-robin', 'prefix-affinity']) {
       const list = await engines()
-      const g = await gateway(list, { strategy: balancer, options: balancer === 'prefix-affinity' ? { chunkChars: 32, loadFactor: 2 } : {} }, true)
+      const g = await gateway(list, { strategy: balancer, options: balancer === 'prefix-affinity' ? { chunkChars: 32, loadFactor: 2 } : {} })
       await untilScraped(g)
       const run = await drive(g, list, 80, 4, prompt)
       expect(run.statuses).toEqual({ 200: 80 })
@@ -149,7 +138,7 @@ describe('gateway: engine-aware LLM balancing', () => {
     for (const status of [503, 429]) {
       const list = await Promise.all([1, 1].map(() => startFakeEngine({ slots: 1, tokenMs: 10, tokens: 40 })))
       for (const e of list) cleanup.push(() => e.close())
-      const g = await gateway(list, { strategy: 'score', options: { maxQueue: 1, onSaturated: status, retryAfter: '2s' } }, true)
+      const g = await gateway(list, { strategy: 'score', options: { maxQueue: 1, onSaturated: status, retryAfter: '2s' } })
       await untilScraped(g)
       // One long answer on each engine; the gateway's own count covers the gap until the next scrape.
       const pending = Array.from({ length: 2 }, (_, i) =>

@@ -1,6 +1,13 @@
-// A fake OpenAI-compatible inference engine on a real 127.0.0.1 socket: `slots` requests generate
-// at once (one token per `tokenMs`), the rest wait in a FIFO queue, and `/metrics` reports those
-// real counts under vLLM's names (or renamed ones), so scrapers and balancers see true load.
+// A fake OpenAI-compatible and Anthropic-compatible inference engine on a real 127.0.0.1 socket:
+// `slots` requests generate at once (one token per `tokenMs`), the rest wait in a FIFO queue, and
+// `/metrics` reports those real counts under vLLM's names (or renamed ones), so scrapers and
+// balancers see true load. Answers are shaped like OpenAI's/vLLM's (`usage` in plain answers;
+// `stream_options.include_usage` → `"usage":null` on every chunk and a final `choices: []` chunk;
+// `continuous_usage_stats` → usage on every chunk) and Anthropic's (`/v1/messages` events), with
+// ids and timestamps derived from the request, so equal requests get byte-equal answers. Its
+// prompt-token rule is its own (words + 1 per message), so tests compare the gateway's accounting
+// against an independent count. Body fields only the fake reads: `fake_stall_after: k` (stop after
+// k tokens, keep the connection open), `fake_hostile: 'endless-event' | 'huge-json'`.
 // Shared by the health-checker and gateway tests.
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -22,8 +29,27 @@ export interface FakeEngineOptions {
   prefixChars?: number
 }
 
+/** What the fake sent for one generation request. */
+export interface FakeRequestLog {
+  /** Request path (`/v1/chat/completions`, `/v1/completions`, `/v1/messages`). */
+  readonly path: string
+  readonly stream: boolean
+  /** The fake's own prompt-token count (words + 1 per message). */
+  readonly promptTokens: number
+  /** Tokens written to the socket so far. */
+  completionTokens: number
+  /** True when the response closed before the fake finished it. */
+  clientGone: boolean
+  /** `Date.now()` when the response's socket closed (set for every request once it closed). */
+  closedAt: number | undefined
+  /** The request body as parsed. */
+  readonly body: Record<string, unknown>
+}
+
 export interface FakeEngine {
   readonly url: string
+  /** One entry per generation request, in arrival order. */
+  readonly log: FakeRequestLog[]
   readonly options: Required<FakeEngineOptions>
   /** Generating now. */
   running: number
@@ -63,6 +89,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
 
   const engine: FakeEngine = {
     url: '',
+    log: [],
     options: o,
     running: 0,
     waiting: 0,
@@ -100,7 +127,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
     queue.shift()?.()
   }
 
-  function generate(res: ServerResponse, body: Record<string, unknown>): void {
+  function generate(res: ServerResponse, path: string, body: Record<string, unknown>): void {
     const prompt = promptOf(body)
     if (prompt !== undefined) {
       engine.prefixQueries++
@@ -110,35 +137,74 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
     }
     const tokens = typeof body.max_tokens === 'number' ? body.max_tokens : o.tokens
     const stream = body.stream === true
+    const stallAfter = typeof body.fake_stall_after === 'number' ? body.fake_stall_after : undefined
+    const entry: FakeRequestLog = { path, stream, promptTokens: countPromptTokens(body), completionTokens: 0, clientGone: false, closedAt: undefined, body }
+    engine.log.push(entry)
+    const answer = answerFormat(path, body, o.model, entry.promptTokens)
     let gone = false
     // The client going away mid-answer frees the slot (IncomingMessage 'close' fires once the body is read: watch the response).
     res.on('close', () => {
-      if (!res.writableFinished) gone = true
+      entry.closedAt = Date.now()
+      if (!res.writableFinished) {
+        gone = true
+        entry.clientGone = true
+      }
     })
+    res.on('error', () => {})
+    if (typeof body.fake_hostile === 'string') return hostile(res, body.fake_hostile)
     admit(() => {
-      if (stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      if (stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+        res.write(answer.start())
+      }
       let sent = 0
       const tick = (): void => {
         if (gone) {
           finish()
           return
         }
+        if (stallAfter !== undefined && sent >= stallAfter) return // holds the slot until the client goes away
         if (sent < tokens) {
           sent++
-          if (stream) res.write(`data: ${JSON.stringify({ object: 'chat.completion.chunk', model: o.model, choices: [{ index: 0, delta: { content: `t${sent} ` } }] })}\n\n`)
+          entry.completionTokens = sent
+          if (stream) res.write(answer.token(sent))
           schedule(tick, o.tokenMs)
           return
         }
         finish()
-        if (stream) res.end('data: [DONE]\n\n')
+        if (stream) res.end(answer.end(sent))
         else {
-          const text = Array.from({ length: tokens }, (_, i) => `t${i + 1}`).join(' ')
-          res.writeHead(200, { 'content-type': 'application/json' })
-          res.end(JSON.stringify({ object: 'chat.completion', model: o.model, choices: [{ index: 0, message: { role: 'assistant', content: text } }] }))
+          const text = answer.whole(sent)
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+          res.end(text)
         }
       }
       schedule(tick, o.tokenMs)
     })
+  }
+
+  /** Answers a test of the gateway's bounds: an SSE event that never ends, or a 12 MiB JSON answer. */
+  function hostile(res: ServerResponse, kind: string): void {
+    const huge = kind === 'huge-json'
+    res.writeHead(200, { 'content-type': huge ? 'application/json' : 'text/event-stream' })
+    if (huge) res.write('{"id":"huge","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"')
+    else res.write('data: {"id":"endless","choices":[{"index":0,"delta":{"content":"')
+    const chunk = 'x'.repeat(65536)
+    let written = 0
+    const limit = huge ? 12 * 1024 * 1024 : 64 * 1024 * 1024
+    const pump = (): void => {
+      while (written < limit && !res.destroyed) {
+        written += chunk.length
+        if (!res.write(chunk)) {
+          res.once('drain', pump)
+          return
+        }
+      }
+      if (res.destroyed) return
+      if (huge) res.end('"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}')
+      else res.end()
+    }
+    pump()
   }
 
   function schedule(fn: () => void, ms: number): void {
@@ -196,7 +262,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
       res.end(JSON.stringify({ object: 'list', data: [{ id: o.model, object: 'model', owned_by: 'fake' }] }))
       return
     }
-    if (req.method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/completions')) {
+    if (req.method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/completions' || url === '/v1/messages')) {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
@@ -207,7 +273,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
           res.writeHead(400).end()
           return
         }
-        generate(res, body)
+        generate(res, url, body)
       })
       return
     }
@@ -233,6 +299,92 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
 function promptOf(body: Record<string, unknown>): string | undefined {
   if (Array.isArray(body.messages)) return body.messages.map((m: { role?: string; content?: string }) => `${m.role ?? ''}\n${m.content ?? ''}\n`).join('')
   return typeof body.prompt === 'string' ? body.prompt : undefined
+}
+
+/** The fake's own prompt-token rule (deliberately not the gateway's estimator): words of every text, plus 1 per message. */
+function countPromptTokens(body: Record<string, unknown>): number {
+  const words = (v: unknown): number => {
+    if (typeof v === 'string') return v.split(/\s+/).filter((w) => w !== '').length
+    if (Array.isArray(v)) return v.reduce((n: number, part) => n + words(typeof part === 'object' && part !== null ? (part as { text?: unknown }).text : part), 0)
+    return 0
+  }
+  let n = words(body.prompt) + words(body.system)
+  if (Array.isArray(body.messages)) for (const m of body.messages as Array<{ content?: unknown }>) n += 1 + words(m?.content)
+  return n
+}
+
+/** A small deterministic hash (FNV-1a), so ids follow from the request instead of a random source. */
+function fnv(text: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return (h >>> 0).toString(16).padStart(8, '0')
+}
+
+interface AnswerFormat {
+  /** Bytes of a stream before the first token. */
+  start(): string
+  /** The stream event of token `n`. */
+  token(n: number): string
+  /** Bytes after the last of `n` tokens. */
+  end(n: number): string
+  /** A non-streamed answer of `n` tokens. */
+  whole(n: number): string
+}
+
+const CREATED = 1_700_000_000
+
+/** How the answer to `body` on `path` looks: OpenAI chat, OpenAI completions or Anthropic messages. */
+function answerFormat(path: string, body: Record<string, unknown>, served: string, promptTokens: number): AnswerFormat {
+  const model = served
+  const seed = fnv(JSON.stringify({ messages: body.messages, prompt: body.prompt, system: body.system, model }))
+  const text = (n: number): string => Array.from({ length: n }, (_, i) => `t${i + 1} `).join('')
+  if (path === '/v1/messages') {
+    const id = `msg_fake${seed}`
+    const event = (type: string, data: unknown): string => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`
+    return {
+      start: () =>
+        event('message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: promptTokens, output_tokens: 1 } } }) +
+        event('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
+        event('ping', { type: 'ping' }),
+      token: (n) => event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `t${n} ` } }),
+      end: (n) =>
+        event('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+        event('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: n } }) +
+        event('message_stop', { type: 'message_stop' }),
+      whole: (n) => JSON.stringify({ id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text: text(n) }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: promptTokens, output_tokens: n } }),
+    }
+  }
+  const chat = path === '/v1/chat/completions'
+  const id = chat ? `chatcmpl-fake${seed}` : `cmpl-fake${seed}`
+  const object = chat ? 'chat.completion.chunk' : 'text_completion'
+  const options = (typeof body.stream_options === 'object' && body.stream_options !== null ? body.stream_options : {}) as Record<string, unknown>
+  const includeUsage = options.include_usage === true
+  const continuous = includeUsage && options.continuous_usage_stats === true
+  const usage = (n: number): string => JSON.stringify({ prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n })
+  // Built by hand like the providers' serialisers: `usage` is the last member of each chunk.
+  const chunk = (choice: unknown, n: number): string => {
+    const tail = continuous ? `,"usage":${usage(n)}` : includeUsage ? ',"usage":null' : ''
+    return `data: {"id":"${id}","object":"${object}","created":${CREATED},"model":${JSON.stringify(model)},"choices":[${JSON.stringify(choice)}]${tail}}\n\n`
+  }
+  const choice = (content: Record<string, unknown>, finish: string | null): unknown =>
+    chat ? { index: 0, delta: content, logprobs: null, finish_reason: finish } : { index: 0, text: content.content ?? '', logprobs: null, finish_reason: finish }
+  return {
+    start: () => (chat ? chunk(choice({ role: 'assistant', content: '' }, null), 0) : ''),
+    token: (n) => chunk(choice({ content: `t${n} ` }, null), n),
+    end: (n) =>
+      chunk(choice({}, 'stop'), n) +
+      (includeUsage ? `data: {"id":"${id}","object":"${object}","created":${CREATED},"model":${JSON.stringify(model)},"choices":[],"usage":${usage(n)}}\n\n` : '') +
+      'data: [DONE]\n\n',
+    whole: (n) =>
+      JSON.stringify({
+        id,
+        object: chat ? 'chat.completion' : 'text_completion',
+        created: CREATED,
+        model,
+        choices: [chat ? { index: 0, message: { role: 'assistant', content: text(n) }, logprobs: null, finish_reason: 'stop' } : { index: 0, text: text(n), logprobs: null, finish_reason: 'stop' }],
+        usage: JSON.parse(usage(n)),
+      }),
+  }
 }
 
 /** What the engine's `/metrics` says about its real state, in the naming `mode` selects. */

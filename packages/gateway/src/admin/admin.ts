@@ -30,6 +30,8 @@ export interface AdminActions {
   discovery?: () => Promise<unknown>
   /** The Prometheus text of every metric. */
   metrics(): { contentType: string; text: string }
+  /** Token usage of metered routes per client, route and model (`GET usage`). */
+  usage?: () => unknown[]
   /** Serves the dashboard for `sub` (below its root); false when `sub` is not the dashboard's. */
   dashboard(ex: NodeExchange, sub: string): Promise<boolean>
 }
@@ -47,7 +49,7 @@ const MAX_ADMIN_BODY = 16 * 1024
 
 /**
  * Serves `/admin/*` (or the configured prefix): JSON only, bearer token or loopback-only.
- * `GET upstreams`, `GET breakers`, `GET routes`, `GET config`, `GET cache`, `POST cache/purge {prefix}`,
+ * `GET upstreams`, `GET breakers`, `GET routes`, `GET config`, `GET cache`, `GET usage`, `POST cache/purge {prefix}`,
  * `POST routes/forget {prefix}`, `POST reload`. Answers go through the exchange, so server policies
  * (a request id, CORS) decorate them like any other response.
  */
@@ -66,6 +68,7 @@ export async function handleAdmin(ex: NodeExchange, sub: string, config: AdminCo
   if (method === 'GET' && sub === '/routes') return send(ex, 200, { routes: actions.routes() })
   if (method === 'GET' && sub === '/config') return send(ex, 200, { config: actions.config() })
   if (method === 'GET' && sub === '/cache') return send(ex, 200, { cache: actions.cache() })
+  if (method === 'GET' && sub === '/usage' && actions.usage) return send(ex, 200, { usage: actions.usage() })
   if (method === 'POST' && sub === '/cache/purge') {
     const prefix = await readPrefix(ex)
     return send(ex, 200, { purged: await actions.purgeCache(prefix) })

@@ -89,6 +89,7 @@ export function mergeAdminJson(sub: string, answers: readonly WorkerAnswer[]): u
   const bodies = answers.map((a) => a.body)
   let merged: unknown
   if (sub === '/stats') merged = mergeStats(bodies)
+  else if (sub === '/usage') merged = mergeUsage(bodies)
   else if (MERGED_ENDPOINTS.has(sub)) merged = mergeValues(bodies)
   else {
     merged = bodies[0]
@@ -189,6 +190,22 @@ function mergeArrays(arrays: unknown[][], key: string): unknown[] {
       else groups.set(id, [item])
     }
   return [...groups.values()].map((g) => mergeValues(g, key))
+}
+
+/** `/admin/usage`: rows of the same client, route and model summed across workers. */
+function mergeUsage(bodies: unknown[]): unknown {
+  const rows = new Map<string, Record<string, unknown>>()
+  for (const body of bodies) {
+    if (!isObject(body) || !Array.isArray(body.usage)) continue
+    for (const row of body.usage) {
+      if (!isObject(row)) continue
+      const key = `${String(row.client)}\u0001${String(row.route)}\u0001${String(row.model)}`
+      const seen = rows.get(key)
+      if (!seen) rows.set(key, { ...row })
+      else for (const k of ['requests', 'promptTokens', 'completionTokens', 'counted']) seen[k] = Number(seen[k] ?? 0) + Number(row[k] ?? 0)
+    }
+  }
+  return { usage: [...rows.values()] }
 }
 
 function mergeStats(bodies: unknown[]): unknown {

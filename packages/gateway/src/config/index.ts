@@ -9,13 +9,14 @@ import { GatewayRegistry } from '../registry.ts'
 import { parseAdmin, parseLogs, parseMetrics, parseTracing } from './admin.ts'
 import { parseClients, parseDocs, parseProxy, parseSecrets, parseTargets } from './clients.ts'
 import { parseDiscovery } from './discovery.ts'
+import { parseModels } from './models.ts'
 import { parseRoute } from './routes.ts'
 import { parseServer } from './server.ts'
 import { parseStore } from './store.ts'
 import type { GatewayConfig, ParseConfigOptions, PolicyInstanceConfig, RouteConfig, UpstreamConfig } from './types.ts'
 import { parseUpstream } from './upstreams.ts'
 
-const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies', 'targets', 'secrets', 'clients', 'proxy', 'docs', 'metrics', 'logs', 'tracing']
+const ROOT_KEYS = ['server', 'upstreams', 'routes', 'store', 'admin', 'discovery', 'plugins', 'policies', 'targets', 'secrets', 'clients', 'proxy', 'docs', 'metrics', 'logs', 'tracing', 'models']
 
 /**
  * Parses YAML (or JSON, which is YAML) config text, expands `${ENV}` in string values, validates it
@@ -90,7 +91,8 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
   const store = parseStore(v, root.store, registry)
   const admin = parseAdmin(v, root.admin, server.healthPath)
   const metrics = parseMetrics(v, root.metrics)
-  checkReservedPaths(v, server.healthPath, admin && !admin.listen ? admin.path : undefined, proxy?.path, docs, metrics?.path)
+  const models = parseModels(v, root.models, upstreams)
+  checkReservedPaths(v, server.healthPath, admin && !admin.listen ? admin.path : undefined, proxy?.path, docs, metrics?.path, models?.path)
   return {
     server,
     upstreams,
@@ -105,6 +107,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): Gat
     proxy,
     docs,
     metrics,
+    models,
     logs: parseLogs(v, root.logs),
     tracing: parseTracing(v, root.tracing),
     source: { file: options.file },
@@ -119,6 +122,7 @@ function checkReservedPaths(
   proxy: string | undefined,
   docs: { path: string; openapiPath: string } | undefined,
   metrics: string | undefined,
+  models?: string,
 ): void {
   const taken: Array<[string, string]> = [['server.healthPath', health]]
   if (admin !== undefined) taken.push(['admin.path', admin])
@@ -133,6 +137,7 @@ function checkReservedPaths(
     check('docs.openapiPath', docs.openapiPath)
   }
   if (metrics !== undefined) check('metrics.path', metrics)
+  if (models !== undefined) check('models.path', models)
 }
 
 /**

@@ -1,14 +1,15 @@
 import type { ConfigValidator } from '@switchboard/core'
+import { parseBodyMatch } from './models.ts'
 import { policyNames } from './server.ts'
 import { parseRetry } from './upstreams.ts'
-import type { RouteCacheConfig, RouteHedgeConfig, RouteConfig, RouteMatchConfig, RouteWebSocketConfig, UpstreamConfig } from './types.ts'
+import type { RouteCacheConfig, RouteHedgeConfig, RouteConfig, RouteMatchConfig, RouteUsageConfig, RouteWebSocketConfig, UpstreamConfig } from './types.ts'
 
 export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstreams: Record<string, UpstreamConfig>): RouteConfig {
   const r = v.object(raw, at)
-  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge', 'retry', 'public'])
+  v.keys(r, at, ['name', 'match', 'upstream', 'priority', 'policies', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'websocket', 'deadline', 'deadlineHeader', 'retryNonIdempotent', 'hedge', 'retry', 'public', 'usage'])
   const name = v.string(r.name, `${at}.name`)
   const m = v.object(r.match, `${at}.match`)
-  v.keys(m, `${at}.match`, ['path', 'pathRegex', 'methods', 'method', 'host', 'headers', 'query', 'payload'])
+  v.keys(m, `${at}.match`, ['path', 'pathRegex', 'methods', 'method', 'host', 'headers', 'query', 'payload', 'body'])
   const match: RouteMatchConfig = {}
   if (m.path !== undefined) {
     match.path = v.string(m.path, `${at}.match.path`)
@@ -44,6 +45,7 @@ export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstrea
     if (list.length === 0) v.fail(`${at}.match.payload`, 'a non-empty list of JSON payloads', list)
     match.payload = list
   }
+  if (m.body !== undefined) match.body = parseBodyMatch(v, m.body, `${at}.match.body`)
   const upstream = v.string(r.upstream, `${at}.upstream`)
   if (!Object.hasOwn(upstreams, upstream)) {
     v.fail(`${at}.upstream`, `the name of an upstream (${Object.keys(upstreams).join(', ')})`, upstream)
@@ -97,7 +99,19 @@ export function parseRoute(v: ConfigValidator, at: string, raw: unknown, upstrea
     retryNonIdempotent: r.retryNonIdempotent === undefined ? false : flag(v, r.retryNonIdempotent, `${at}.retryNonIdempotent`),
     hedge: r.hedge === undefined || r.hedge === false ? undefined : parseHedge(v, r.hedge, `${at}.hedge`),
     public: r.public === undefined ? false : flag(v, r.public, `${at}.public`),
+    usage: r.usage === undefined ? undefined : parseUsage(v, r.usage, `${at}.usage`, { cache, websocket, hedge: r.hedge !== undefined && r.hedge !== false }),
   }
+}
+
+/** `routes[].usage`; metering reads the response itself, so it cannot share it with a tunnel, the cache or a hedge. */
+function parseUsage(v: ConfigValidator, raw: unknown, at: string, route: { cache: unknown; websocket: unknown; hedge: boolean }): RouteUsageConfig {
+  const u = v.object(raw, at)
+  v.keys(u, at, ['format', 'continuousUsage'])
+  if (u.format !== 'openai' && u.format !== 'anthropic') v.fail(`${at}.format`, 'openai or anthropic', u.format)
+  if (route.websocket !== undefined) v.fail(at, 'no usage on a websocket route (a tunnel carries no token usage)', raw)
+  if (route.cache !== undefined) v.fail(at, 'no usage on a cached route (a cache hit would bill tokens nobody generated)', raw)
+  if (route.hedge) v.fail(at, 'no usage on a hedged route (a hedge generates tokens twice)', raw)
+  return { format: u.format as RouteUsageConfig['format'], continuousUsage: u.continuousUsage === undefined ? false : flag(v, u.continuousUsage, `${at}.continuousUsage`) }
 }
 
 function flag(v: ConfigValidator, value: unknown, path: string): boolean {

@@ -1,5 +1,7 @@
 import type { ConditionValue, HeaderEditConfig } from '@switchboard/core'
+import type { BodyCondition } from '@switchboard/matcher'
 import type { GatewayRegistry } from '../registry.ts'
+import type { ModelsConfig } from './models.ts'
 
 export type { ConditionValue, HeaderEditConfig }
 
@@ -291,6 +293,8 @@ export interface RouteMatchConfig {
   headers?: Record<string, ConditionValue>
   query?: Record<string, ConditionValue>
   payload?: unknown[]
+  /** Per-field JSON body conditions (`match.body: { model: "llama-*" }`); see the matcher's `BodyCondition`. */
+  body?: Record<string, BodyCondition>
 }
 
 /** `routes[].cache`. */
@@ -330,6 +334,16 @@ export interface RouteConfig {
   hedge?: RouteHedgeConfig
   /** No authentication on this route, even when `server.policies` has auth policies (`public: true`). @default false */
   public?: boolean
+  /** Token accounting of LLM responses on this route (`usage: { format: openai }`). @default undefined (off) */
+  usage?: RouteUsageConfig
+}
+
+/** `routes[].usage`: how the route's LLM responses are metered. */
+export interface RouteUsageConfig {
+  /** The API the upstream speaks: OpenAI-compatible (vLLM, SGLang, TGI) or Anthropic messages. */
+  format: 'openai' | 'anthropic'
+  /** OpenAI streams: also ask for per-chunk usage (`continuous_usage_stats`, vLLM) and strip it again. @default false */
+  continuousUsage: boolean
 }
 
 /** `routes[].hedge`. */
@@ -388,6 +402,8 @@ export interface GatewayConfig {
   docs: DocsConfig | undefined
   /** Prometheus text on the main listener, when `metrics:` is set (the admin listener always has `/metrics`). */
   metrics: MetricsConfig | undefined
+  /** The aggregated `GET /v1/models` the gateway answers itself, when `models:` is set. */
+  models?: ModelsConfig
   /** Access logs. */
   logs: LogsConfig
   /** Trace context propagation. */

@@ -98,6 +98,7 @@ const AUTH_TYPES = new Set(['api-key', 'jwt', 'basic'])
 /** Answers some built-in policy types give on their own, documented on the routes that use them. */
 const POLICY_STATUSES = new Map<string, ReadonlyArray<readonly [status: string, description: string]>>([
   ['rate-limit', [['429', 'Rate limit exceeded (`rate-limit` policy)']]],
+  ['token-budget', [['429', 'Token budget used up (`token-budget` policy)'], ['413', "The request's worst case exceeds a token budget (`token-budget` policy)"]]],
   ['ip-filter', [['403', 'Client address not allowed (`ip-filter` policy)']]],
   ['body-limit', [['413', 'Request body too large (`body-limit` policy)']]],
   ['maintenance', [['503', 'Down for maintenance (`maintenance` policy)']]],
@@ -132,6 +133,7 @@ export function buildOpenApi(config: GatewayConfig): OpenApiDocument {
   }
   const paths = new PathTable(doc.paths)
   addHealth(paths, config)
+  if (config.models) addModels(paths, config.models.path)
   if (config.proxy) addProxy(doc, paths, config)
   if (config.admin) addAdmin(doc, paths, config)
   addRoutes(doc, paths, config)
@@ -214,6 +216,33 @@ function addHealth(paths: PathTable, config: GatewayConfig): void {
   }
   paths.add(key, 'get', { operationId: 'health', summary: 'Gateway health', tags: ['gateway'], responses })
   paths.add(key, 'head', { operationId: 'health.head', summary: 'Gateway health (status only)', tags: ['gateway'], responses: { '200': { description: responses['200'].description }, '503': { description: responses['503'].description } } })
+}
+
+/** `models:`: the gateway's own aggregated model list (route policies of a route claiming the path still apply). */
+function addModels(paths: PathTable, path: string): void {
+  const schema = {
+    type: 'object',
+    required: ['object', 'data'],
+    properties: {
+      object: { const: 'list' },
+      data: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id', 'object', 'created', 'owned_by', 'upstreams'],
+          properties: {
+            id: { type: 'string' },
+            object: { const: 'model' },
+            created: { type: 'integer', description: 'Unix seconds when this gateway first listed the model' },
+            owned_by: { type: 'string', description: 'The first upstream (in `models.upstreams` order) serving it' },
+            upstreams: { type: 'array', items: { type: 'string' }, description: 'Every listed upstream with a healthy endpoint serving it' },
+          },
+        },
+      },
+    },
+  }
+  const responses = { '200': { description: 'Models served by the healthy endpoints of the listed upstreams, sorted by id', content: { [JSON_TYPE]: { schema } } } }
+  paths.add(paths.key(path), 'get', { operationId: 'models', summary: 'Aggregated model list (OpenAI format)', tags: ['gateway'], responses })
 }
 
 function addProxy(doc: OpenApiDocument, paths: PathTable, config: GatewayConfig): void {
@@ -522,6 +551,7 @@ function routeDescription(route: RouteConfig, wildcard: boolean): string {
   const host = route.match.host
   if (host !== undefined) parts.push(`Only for Host ${(Array.isArray(host) ? host : [host]).map((h) => `\`${h}\``).join(', ')}.`)
   if (route.match.payload !== undefined) parts.push('Only for requests whose JSON body is one the route expects.')
+  if (route.match.body !== undefined) parts.push(`Only for JSON bodies whose fields match: ${Object.entries(route.match.body).map(([k, c]) => `\`${k}\` ${c instanceof RegExp ? String(c) : JSON.stringify(c)}`).join(', ')}.`)
   if (wildcard) parts.push('The last parameter stands for the rest of the path.')
   return parts.join(' ')
 }

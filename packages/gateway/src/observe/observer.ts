@@ -1,9 +1,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { isGatewayError, SUBJECT_STATE } from '@switchboard/core'
+import { CLIENT_STATE, isGatewayError, SUBJECT_STATE, TOKEN_USAGE_STATE, type TokenUsage } from '@switchboard/core'
 import { type Counter, DEFAULT_LATENCY_BUCKETS, type Gauge, type Histogram, type HistogramChild, MetricsRegistry, type CounterChild } from '@switchboard/metrics'
 import type { AccessLogConfig } from '../config/types.ts'
 import type { GatewayLogger, Runtime } from '../runtime/runtime.ts'
 import type { GatewayExchange } from '../transport/exchange.ts'
+import { UsageLedger } from '../llm/ledger.ts'
 
 /** Status classes as the `code` label has them; `aborted` is a client gone before any response head. */
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'aborted'] as const
@@ -57,6 +58,8 @@ export class Observer {
   readonly registry: MetricsRegistry = new MetricsRegistry({ maxSeriesPerMetric: 2_000 })
   readonly started: number = Date.now()
   readonly recentErrors: RecentError[] = []
+  /** Token usage of metered routes (`switchboard_tokens_total`, `/admin/usage`). */
+  readonly usage: UsageLedger
   readonly #requests: Counter
   readonly #duration: Histogram
   readonly #bytesIn: Counter
@@ -115,6 +118,7 @@ export class Observer {
       up.set((Date.now() - this.started) / 1000)
       this.#inFlight.set(this.#inFlightNow)
     })
+    this.usage = new UsageLedger(r)
     this.#log = access ? new AccessLog(access, logger) : undefined
   }
 
@@ -156,7 +160,9 @@ export class Observer {
       this.recentErrors.push({ time: Date.now(), method: ex.method, path: ex.normalizedPath.slice(0, 200), route, status, code })
       if (this.recentErrors.length > 50) this.recentErrors.shift()
     }
-    this.#log?.write(ex, status, seconds, bytesIn, bytesOut, code)
+    const usage = ex.stateValue(TOKEN_USAGE_STATE) as TokenUsage | undefined
+    if (usage) this.usage.record(route, usageClient(ex), usage)
+    this.#log?.write(ex, status, seconds, bytesIn, bytesOut, code, usage)
   }
 
   /** Requests answered and 5xx among them since start, and requests in flight now. */
@@ -210,7 +216,7 @@ class AccessLog {
     }
   }
 
-  write(ex: GatewayExchange, status: number, seconds: number, bytesIn: number, bytesOut: number, code: string | undefined): void {
+  write(ex: GatewayExchange, status: number, seconds: number, bytesIn: number, bytesOut: number, code: string | undefined, usage: TokenUsage | undefined): void {
     if (this.#config.sample < 1 && status < 500 && Math.random() >= this.#config.sample) return
     const line: Record<string, unknown> = {
       time: new Date().toISOString(),
@@ -228,7 +234,8 @@ class AccessLog {
       durationMs: Math.round(seconds * 1e6) / 1e3,
       upstreamMs: ex.upstreamMs === undefined ? undefined : Math.round(ex.upstreamMs * 1e3) / 1e3,
       clientIp: ex.clientIp,
-      subject: ex.state.get(SUBJECT_STATE),
+      subject: ex.stateValue(SUBJECT_STATE),
+      tokens: usage && { model: usage.model, prompt: usage.promptTokens, completion: usage.completionTokens, source: usage.source },
     }
     if (this.#config.query && ex.request.query) line.query = ex.request.query
     this.#buffer += `${JSON.stringify(line)}\n`
@@ -253,6 +260,12 @@ class AccessLog {
     const file = this.#file
     return file ? new Promise((resolve) => file.end(() => resolve())) : Promise.resolve()
   }
+}
+
+/** Who a metered request is counted for: the authenticated client, else the subject, else `anonymous`. */
+function usageClient(ex: GatewayExchange): string {
+  const who = ex.stateValue(CLIENT_STATE) ?? ex.stateValue(SUBJECT_STATE)
+  return typeof who === 'string' && who !== '' ? who : 'anonymous'
 }
 
 function headerValue(v: unknown): string | undefined {

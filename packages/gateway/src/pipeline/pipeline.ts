@@ -18,6 +18,8 @@ import type { GatewayExchange } from '../transport/exchange.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
 import { nativeSaturated } from '../transport/native-exchange.ts'
 import { looseVariant, METHOD_OVERRIDE_HEADERS } from '../runtime/access.ts'
+import { parseJson } from './json-body.ts'
+import { ModelList } from './models.ts'
 import { Tenants } from './tenants.ts'
 import { fetchFromUpstream, proxyToUpstream, tunnelToUpstream } from './terminals.ts'
 
@@ -40,7 +42,6 @@ export interface PipelineContext {
 export type Pipeline = (ex: GatewayExchange) => Promise<void>
 
 const JSON_HEADERS = JSON_RESPONSE_HEADERS
-const ROUTE_KEY = 'switchboard.route'
 
 /**
  * Builds the pipeline of a runtime. Server policies run for every request (health, admin, 404s and
@@ -64,6 +65,10 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
       }),
     )
   }
+  // `models:`: the gateway answers the model list itself, behind the policies of the route claiming its path (if any).
+  const models = config.models && new ModelList(config.models, runtime.upstreams)
+  const modelChains = new Map<RouteRuntime, (ex: Exchange) => Promise<void>>()
+  if (models) for (const route of runtime.routes.values()) modelChains.set(route, compose(route.layers, { onError, terminal: (e) => models.serve(e as GatewayExchange) }))
   const discovery = runtime.discovery ? compose([runtime.discovery.discovery.middleware()], { onError }) : undefined
   const admin = config.admin
   const trusted = runtime.trusted
@@ -89,6 +94,7 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     // Identity headers come from the gateway only: whatever a client sent under those names is dropped.
     for (const name of identityHeaders) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     if (tenants !== undefined && path === tenants.envelopePath && !ex.upgrade) return tenants.envelope(ex)
+    const listModels = models !== undefined && path === models.path && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade
     const input = { method: ex.method, path, query: ex.request.query, host: ex.headers.host as string | undefined, headers: ex.headers, body: undefined as unknown }
     let match = runtime.matcher.match(input)
     if (!ex.upgrade && runtime.matcher.needsBody(input)) {
@@ -113,6 +119,7 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
       if (loose !== path && runtime.matcher.match({ ...input, path: loose })?.route.data.protected) throw new NoRouteError()
     }
     if (!match || !route) {
+      if (listModels) return unmatchedAuth ? unmatchedAuth(ex, () => models.serve(ex)) : models.serve(ex)
       // Seed 000: nothing claims it, so try the endpoints in order and remember the winner.
       if (discovery && !ex.upgrade) return discovery(ex)
       // Seed 004: a client calling its target's path on the gateway directly.
@@ -124,9 +131,8 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     if (route.protected) for (const name of METHOD_OVERRIDE_HEADERS) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     ex.upstreamName = route.upstream.name
     ex.route = { name: route.config.name, params: match.params }
-    ex.state.set(ROUTE_KEY, route)
     ex.fetcher = (e, init) => fetchFromUpstream(e, route, init)
-    await routeChains.get(route)!(ex)
+    await (listModels ? modelChains : routeChains).get(route)!(ex)
   }
 
   function health(ex: GatewayExchange): Promise<void> {
@@ -226,13 +232,4 @@ function propagateTrace(ex: GatewayExchange): void {
   ex.traceId = traceId
   ex.upstreamHeaders.traceparent = `00-${traceId}-${randomHex(8)}-${flags}`
   if (!valid && ex.headers.tracestate !== undefined) ex.upstreamHeaders.tracestate = undefined
-}
-
-function parseJson(bytes: Uint8Array): unknown {
-  if (bytes.byteLength === 0) return undefined
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes))
-  } catch {
-    return undefined
-  }
 }

@@ -9,8 +9,10 @@ import type { LimitsConfig, RouteConfig } from '../config/types.ts'
 import type { RouteRuntime } from '../runtime/runtime.ts'
 import { basePathOf, type UpstreamRuntime } from '../runtime/upstream.ts'
 import type { GatewayExchange } from '../transport/exchange.ts'
+import { parseJson } from './json-body.ts'
 import { type AttemptContext, callUpstream, type UpstreamCall, type Verdict } from '../upstream/call.ts'
 import { RETRYABLE_STATUS_CODE } from '../upstream/resilience.ts'
+import { meteredToUpstream } from './usage.ts'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
@@ -59,7 +61,7 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
       idleTimeoutMs: timeouts.idleMs,
       body: ex.bufferedBody,
       // A route's body-limit policy can only lower the server's limit (BODY_LIMIT_STATE).
-      maxBodyBytes: Math.min(this.#limits.maxRequestBodyBytes, (ex.state.get(BODY_LIMIT_STATE) as number | undefined) ?? Number.POSITIVE_INFINITY),
+      maxBodyBytes: Math.min(this.#limits.maxRequestBodyBytes, (ex.stateValue(BODY_LIMIT_STATE) as number | undefined) ?? Number.POSITIVE_INFINITY),
       sendTimeoutMs: this.#limits.sendTimeoutMs,
       trustForwarded: ex.trustForwarded,
       // Hooks and `responseHeaders` are applied together, once; no closure when nothing edits.
@@ -332,8 +334,12 @@ class TunnelCall implements UpstreamCall<TunnelResult> {
 
 /** Proxies the exchange to its route's upstream (retries per the upstream's rule). */
 export async function proxyToUpstream(ex: GatewayExchange, route: RouteRuntime, limits: LimitsConfig): Promise<void> {
+  // A balancer that reads the prompt (prefix-affinity, score) gets the parsed body; bounded like the matcher's read.
+  if (route.upstream.balancer.needsBody && ex.body === undefined && ex.hasBody && !ex.upgrade)
+    ex.body = parseJson(await ex.readBody(Math.min(limits.maxBodyBytes, (ex.stateValue(BODY_LIMIT_STATE) as number | undefined) ?? Number.POSITIVE_INFINITY)))
   const t0 = performance.now()
   try {
+    if (route.config.usage && (await meteredToUpstream(ex, route, limits))) return
     // Hedging needs two responses in hand, so it cannot stream through forward(); response taps
     // (the cache) only see forward(), so a route with one is not hedged.
     if (route.config.hedge && IDEMPOTENT.has(ex.method) && !ex.hasBody && !ex.combinedTap()) await hedgeToUpstream(ex, route)
@@ -345,13 +351,13 @@ export async function proxyToUpstream(ex: GatewayExchange, route: RouteRuntime, 
 
 
 /** The response-head wait of one try: the upstream's timeout, cut to what the route's deadline leaves. */
-function headWait(responseMs: number, attempt: AttemptContext): number {
+export function headWait(responseMs: number, attempt: AttemptContext): number {
   if (attempt.deadlineAt === undefined) return responseMs
   return Math.max(1, Math.min(responseMs, attempt.deadlineAt - Date.now()))
 }
 
 /** Header edits plus `X-Request-Timeout: <ms left>` when the route asks for it. */
-function withDeadline(edits: Record<string, string | undefined> | undefined, attempt: AttemptContext): Record<string, string | undefined> | undefined {
+export function withDeadline(edits: Record<string, string | undefined> | undefined, attempt: AttemptContext): Record<string, string | undefined> | undefined {
   if (attempt.deadlineAt === undefined || !attempt.deadlineHeader) return edits
   return { ...edits, 'x-request-timeout': String(Math.max(0, attempt.deadlineAt - Date.now())) }
 }
@@ -379,7 +385,7 @@ export function probeEndpoint(upstream: UpstreamRuntime, ex: Exchange, url: stri
 }
 
 /** A fetched response the retry rule wants to try again is cancelled and reported as retryable. */
-function discardForRetry(res: UpstreamResponse, attempt: AttemptContext): UpstreamResponse {
+export function discardForRetry(res: UpstreamResponse, attempt: AttemptContext): UpstreamResponse {
   if (!attempt.shouldRetry?.(res.status, res.headers)) return res
   res.cancel()
   throw Object.assign(new GatewayError(res.status, RETRYABLE_STATUS_CODE, `Upstream answered ${res.status}; retrying`), { headers: res.headers })

@@ -64,6 +64,8 @@ export interface GatewayExchange extends Exchange, RequestInfo {
   traceId: string | undefined
   /** This request's wait for the response head and longest body silence, over the upstream's. */
   upstreamTimeouts: { readonly responseMs: number; readonly idleMs: number } | undefined
+  /** `state.get(key)` without creating the map when no layer used it (the hot path reads through this). */
+  stateValue(key: string): unknown
   /** The parsed JSON body, when routing read it. */
   body: unknown
   /** The error that became the response, set by the pipeline. */

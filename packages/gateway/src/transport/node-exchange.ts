@@ -120,6 +120,10 @@ export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
     return this.#state
   }
 
+  stateValue(key: string): unknown {
+    return this.#state?.get(key)
+  }
+
   get upstreamHeaders(): Record<string, string | undefined> {
     this.#upstreamHeaders ??= {}
     return this.#upstreamHeaders
