@@ -1,6 +1,6 @@
-import type { EngineStatsField, EngineUpdate } from '@switchboard/core'
+import { type EngineStatsField, type EngineUpdate, readTextWithin, untilAborted } from '@switchboard/core'
 import { type ExpositionSample, parseExposition } from '@switchboard/metrics'
-import { describeError, fn, positiveInteger, untilAborted } from './internal.ts'
+import { describeError, fn, positiveInteger } from './internal.ts'
 
 /**
  * Which engine's metric names to read: `auto` tries vLLM, then SGLang, then TGI.
@@ -417,12 +417,7 @@ class Scraper implements EngineStatsScraper {
         await response.body?.cancel().catch(() => {})
         throw new Error(`status ${response.status}`)
       }
-      const length = Number(response.headers.get('content-length'))
-      if (length > this.#maxBytes) {
-        await response.body?.cancel().catch(() => {})
-        throw new Error(`body over ${this.#maxBytes} bytes`)
-      }
-      return await untilAborted(readBounded(response, this.#maxBytes), controller.signal)
+      return await untilAborted(readTextWithin(response, this.#maxBytes), controller.signal)
     } catch (error) {
       if (timedOut) throw new Error(`timeout after ${this.#timeoutMs}ms`, { cause: error })
       throw error
@@ -481,29 +476,4 @@ function mean(values: Map<string, number>): number {
     n++
   }
   return n === 0 ? Number.NaN : total / n
-}
-
-async function readBounded(response: Response, maxBytes: number): Promise<string> {
-  const body = response.body
-  if (body === null) return ''
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new Error(`body over ${maxBytes} bytes`)
-    }
-    chunks.push(value)
-  }
-  const all = new Uint8Array(size)
-  let offset = 0
-  for (const c of chunks) {
-    all.set(c, offset)
-    offset += c.byteLength
-  }
-  return new TextDecoder().decode(all)
 }

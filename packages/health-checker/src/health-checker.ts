@@ -1,5 +1,5 @@
-import type { TrackedEndpoint } from '@switchboard/core'
-import { describeError, fn, positiveInteger, untilAborted } from './internal.ts'
+import { type TrackedEndpoint, untilAborted } from '@switchboard/core'
+import { describeError, fn, positiveInteger } from './internal.ts'
 
 /**
  * A status code (`204`) or a class of them (`'2xx'`).

@@ -36,26 +36,3 @@ function normaliseCode(code: string): string {
   if (code === 'ConnectionClosed' || code === 'ECONNRESET') return 'ECONNRESET'
   return code
 }
-
-/** Settles with `promise`, or rejects once `signal` aborts even if the promise ignores it. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      promise.catch(() => {})
-      reject(signal.reason)
-      return
-    }
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
-}

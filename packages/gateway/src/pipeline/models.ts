@@ -1,6 +1,6 @@
 // The aggregated `GET /v1/models` (`models:`): the gateway answers it itself with the union of the
 // models served by the healthy endpoints of the listed upstreams, in OpenAI's list format.
-import { JSON_RESPONSE_HEADERS } from '@switchboard/core'
+import { JSON_RESPONSE_HEADERS, readTextWithin, untilAborted } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
 import { MODELS_PATH, type ModelsConfig } from '../config/models.ts'
 import type { UpstreamRuntime } from '../runtime/upstream.ts'
@@ -115,7 +115,7 @@ export class ModelList {
         await response.body?.cancel().catch(() => {})
         throw new Error(`models: ${url} answered ${response.status}`)
       }
-      const text = await untilAborted(readBounded(response, this.#config.maxBodyBytes), controller.signal)
+      const text = await untilAborted(readTextWithin(response, this.#config.maxBodyBytes), controller.signal)
       return modelIds(JSON.parse(text))
     } finally {
       clearTimeout(timer)
@@ -141,54 +141,4 @@ function modelIds(body: unknown): string[] {
     if (typeof id === 'string' && id !== '') ids.add(id)
   }
   return [...ids]
-}
-
-/** Rejects as soon as `signal` aborts, even when `work` (an injected fetch, a body read) ignores it. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
-}
-
-/** The body as text, refusing more than `maxBytes` (the read is cancelled there). */
-async function readBounded(response: Response, maxBytes: number): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN)
-  if (declared > maxBytes) {
-    await response.body?.cancel().catch(() => {})
-    throw new Error(`models: body over ${maxBytes} bytes`)
-  }
-  const body = response.body
-  if (body === null) return ''
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new Error(`models: body over ${maxBytes} bytes`)
-    }
-    chunks.push(value)
-  }
-  const all = new Uint8Array(size)
-  let offset = 0
-  for (const c of chunks) {
-    all.set(c, offset)
-    offset += c.byteLength
-  }
-  return new TextDecoder().decode(all)
 }
