@@ -47,6 +47,8 @@ interface SeriesSet {
   readonly duration: HistogramChild
   readonly bytesIn: CounterChild
   readonly bytesOut: CounterChild
+  /** The upstream-duration histogram of this set's upstream (none for requests no upstream served). */
+  readonly upstreamDuration: HistogramChild | undefined
 }
 
 /**
@@ -69,7 +71,9 @@ export class Observer {
   readonly #retries: Counter
   readonly #cache: Counter
   readonly #upstreamDuration: Histogram
-  readonly #sets = new Map<string, SeriesSet>()
+  /** Series per route, then per upstream: two lookups per request, no key string built. */
+  readonly #sets = new Map<string, Map<string, SeriesSet>>()
+  #setCount = 0
   readonly #log: AccessLog | undefined
   #inFlightNow = 0
   #totalRequests = 0
@@ -152,7 +156,7 @@ export class Observer {
     if (code !== undefined && REJECTIONS[code]) this.#rejections.labels(route, REJECTIONS[code]).inc()
     if (ex.upstreamName !== undefined) {
       if (ex.upstreamTries > 1) this.#retries.labels(ex.upstreamName).inc(ex.upstreamTries - 1)
-      if (ex.upstreamMs !== undefined) this.#upstreamDuration.labels(ex.upstreamName).observe(ex.upstreamMs / 1000)
+      if (ex.upstreamMs !== undefined) set.upstreamDuration?.observe(ex.upstreamMs / 1000)
     }
     const xcache = status !== 0 ? ex.responseHeader('x-cache') : undefined
     if (typeof xcache === 'string') this.#cache.labels(route, xcache.toLowerCase()).inc()
@@ -176,17 +180,28 @@ export class Observer {
   }
 
   #set(route: string, upstream: string): SeriesSet {
-    const key = `${route}\u0001${upstream}`
-    let set = this.#sets.get(key)
+    let byUpstream = this.#sets.get(route)
+    let set = byUpstream?.get(upstream)
     if (!set) {
       const byClass = {} as Record<StatusClass, CounterChild>
       for (const c of CLASSES) byClass[c] = this.#requests.labels(route, upstream, c)
-      set = { byClass, duration: this.#duration.labels(route, upstream), bytesIn: this.#bytesIn.labels(route, upstream), bytesOut: this.#bytesOut.labels(route, upstream) }
-      // Route and upstream names come from config (bounded); the map is bounded with them.
-      if (this.#sets.size < 10_000) this.#sets.set(key, set)
+      set = {
+        byClass,
+        duration: this.#duration.labels(route, upstream),
+        bytesIn: this.#bytesIn.labels(route, upstream),
+        bytesOut: this.#bytesOut.labels(route, upstream),
+        upstreamDuration: upstream === NO_UPSTREAM ? undefined : this.#upstreamDuration.labels(upstream),
+      }
+      // Route and upstream names come from config (bounded); the maps are bounded with them.
+      if (this.#setCount < 10_000) {
+        if (!byUpstream) this.#sets.set(route, (byUpstream = new Map()))
+        byUpstream.set(upstream, set)
+        this.#setCount++
+      }
     }
     return set
   }
+
 }
 
 /** Where a request started, for {@link Observer.done}. */
