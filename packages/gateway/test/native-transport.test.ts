@@ -198,4 +198,26 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     expect(closed).toBe(true)
     expect((await fetch(`${gw.url}/after`)).status).toBe(200)
   })
+
+  // A small declared body (≤ 64 KiB) is read whole before the client sees a byte: an upstream that
+  // stalls or cuts it is a clean JSON error, never a truncated 200 that looks complete.
+  it('a small body the upstream stalls in is 504, one it cuts is 502, and the gateway keeps serving', async () => {
+    const up = await upstream((req, res) => {
+      if (req.url === '/fine') return void res.end('ok')
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' })
+      res.write('0123456789')
+      if (req.url === '/cut') setTimeout(() => res.socket?.destroy(), 20)
+      // '/stall': nothing more, ever.
+    })
+    const gw = await gateway(native([up.url], { upstream: { timeouts: { idle: '200ms' }, retries: 0 } }))
+    const stalled = await fetch(`${gw.url}/stall`)
+    expect(stalled.status).toBe(504)
+    expect((await stalled.json()).error.code).toBe('ERR_UPSTREAM_TIMEOUT')
+    const cut = await fetch(`${gw.url}/cut`)
+    expect(cut.status).toBe(502)
+    expect((await cut.json()).error.code).toBe('ERR_BAD_GATEWAY')
+    const fine = await fetch(`${gw.url}/fine`)
+    expect(fine.status).toBe(200)
+    expect(await fine.text()).toBe('ok')
+  })
 })
