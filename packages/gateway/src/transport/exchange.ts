@@ -165,3 +165,78 @@ export function applyHeadEdits(
   if (hooks) for (const hook of hooks) hook(status, headers)
   if (set) for (const name in set) headers[name] = set[name]
 }
+
+/**
+ * What both exchanges keep for the layers that ran on them, allocated only when a layer used it:
+ * `state`, upstream header edits, response header edits, response taps and head hooks, and the
+ * members of {@link GatewayExchange} read from them. `NodeExchange` and `NativeExchange` extend it.
+ * @example
+ * class MyExchange extends LayerEdits { readonly headers = {} }
+ */
+export abstract class LayerEdits {
+  abstract readonly headers: HeaderRecord
+  #state: Map<string, unknown> | undefined
+  #upstreamHeaders: Record<string, string | undefined> | undefined
+  #responseHeaders: Record<string, string | string[]> | undefined
+  #taps: ResponseTap[] | undefined
+  #headHooks: Array<(status: number, headers: HeaderRecord) => void> | undefined
+
+  get state(): Map<string, unknown> {
+    this.#state ??= new Map()
+    return this.#state
+  }
+
+  /** `state.get(key)` without creating the map when no layer used it (the hot path reads through this). */
+  stateValue(key: string): unknown {
+    return this.#state?.get(key)
+  }
+
+  get upstreamHeaders(): Record<string, string | undefined> {
+    this.#upstreamHeaders ??= {}
+    return this.#upstreamHeaders
+  }
+
+  /** Upstream header edits, or undefined when no layer made any (hot path: no allocation). */
+  get upstreamHeaderEdits(): Record<string, string | undefined> | undefined {
+    return this.#upstreamHeaders
+  }
+
+  get responseHeaders(): Record<string, string | string[]> {
+    this.#responseHeaders ??= {}
+    return this.#responseHeaders
+  }
+
+  /** Response header edits, or undefined when no layer made any. */
+  get responseHeaderEdits(): Readonly<Record<string, string | string[]>> | undefined {
+    return this.#responseHeaders
+  }
+
+  /** True when a layer set response headers or registered an `onResponseHead` hook. */
+  get editsResponseHead(): boolean {
+    return this.#responseHeaders !== undefined || this.#headHooks !== undefined
+  }
+
+  /** True when the request carries a body (a length > 0 or chunked framing). */
+  get hasBody(): boolean {
+    const cl = this.headers['content-length']
+    return (cl !== undefined && cl !== '0') || this.headers['transfer-encoding'] !== undefined
+  }
+
+  tap(tap: ResponseTap): void {
+    ;(this.#taps ??= []).push(tap)
+  }
+
+  onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void {
+    ;(this.#headHooks ??= []).push(hook)
+  }
+
+  /** One tap combining every registered tap (undefined when none). */
+  combinedTap(): ResponseTap | undefined {
+    return combineTaps(this.#taps)
+  }
+
+  /** Applies `onResponseHead` hooks and `responseHeaders` to an outgoing head. */
+  applyResponseHead(status: number, headers: HeaderRecord): void {
+    applyHeadEdits(this.#headHooks, this.#responseHeaders, status, headers)
+  }
+}

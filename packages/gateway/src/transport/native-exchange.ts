@@ -35,7 +35,7 @@ import {
   upstreamHeaders,
 } from '@switchboard/proxy-pass'
 import type { TunnelResult } from '@switchboard/websocket-tunnel'
-import { applyHeadEdits, combineTaps, type ExchangeForwardOptions, type ExchangeRequestOptions, type GatewayExchange, type UpstreamFetcher } from './exchange.ts'
+import { LayerEdits, type ExchangeForwardOptions, type ExchangeRequestOptions, type GatewayExchange, type UpstreamFetcher } from './exchange.ts'
 
 const IS_BUN = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined'
 const IS_DENO = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined'
@@ -79,7 +79,7 @@ export interface NativeRequestInit {
  * void pipeline(ex)
  * return ex.answer // the Response for Bun.serve / Deno.serve
  */
-export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
+export class NativeExchange extends LayerEdits implements GatewayExchange, Exchange, RequestInfo {
   readonly transport = 'native'
   readonly request: ExchangeRequest
   readonly method: string
@@ -115,11 +115,6 @@ export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
   #gone = false
   #finished = false
   #done: Array<() => void> | undefined
-  #state: Map<string, unknown> | undefined
-  #upstreamHeaders: Record<string, string | undefined> | undefined
-  #responseHeaders: Record<string, string | string[]> | undefined
-  #taps: ResponseTap[] | undefined
-  #headHooks: Array<(status: number, headers: HeaderRecord) => void> | undefined
   #buffered: Uint8Array | undefined
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined
   #bodyDone: boolean
@@ -132,6 +127,7 @@ export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
   #responded = false
 
   constructor(init: NativeRequestInit) {
+    super()
     const req = init.request
     this.#raw = req
     this.#init = init
@@ -165,33 +161,6 @@ export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
     }, { once: true })
   }
 
-  get state(): Map<string, unknown> {
-    this.#state ??= new Map()
-    return this.#state
-  }
-
-  stateValue(key: string): unknown {
-    return this.#state?.get(key)
-  }
-
-  get upstreamHeaders(): Record<string, string | undefined> {
-    this.#upstreamHeaders ??= {}
-    return this.#upstreamHeaders
-  }
-
-  get upstreamHeaderEdits(): Record<string, string | undefined> | undefined {
-    return this.#upstreamHeaders
-  }
-
-  get responseHeaders(): Record<string, string | string[]> {
-    this.#responseHeaders ??= {}
-    return this.#responseHeaders
-  }
-
-  get editsResponseHead(): boolean {
-    return this.#responseHeaders !== undefined || this.#headHooks !== undefined
-  }
-
   get response(): ExchangeResponseInfo | undefined {
     return this.#sentHeaders ? { status: this.#status, headers: this.#sentHeaders } : undefined
   }
@@ -206,27 +175,6 @@ export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
 
   replaceBody(bytes: Uint8Array | undefined): void {
     this.#buffered = bytes ?? EMPTY
-  }
-
-  get hasBody(): boolean {
-    const cl = this.headers['content-length']
-    return (cl !== undefined && cl !== '0') || this.headers['transfer-encoding'] !== undefined
-  }
-
-  tap(tap: ResponseTap): void {
-    ;(this.#taps ??= []).push(tap)
-  }
-
-  onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void {
-    ;(this.#headHooks ??= []).push(hook)
-  }
-
-  combinedTap(): ResponseTap | undefined {
-    return combineTaps(this.#taps)
-  }
-
-  applyResponseHead(status: number, headers: HeaderRecord): void {
-    applyHeadEdits(this.#headHooks, this.#responseHeaders, status, headers)
   }
 
   /** Bun and Deno answer `Expect: 100-continue` themselves (as soon as the head is parsed). */
@@ -664,7 +612,7 @@ export class NativeExchange implements GatewayExchange, Exchange, RequestInfo {
   }
 
   responseHeader(name: string): string | string[] | number | undefined {
-    return this.#sentHeaders?.[name] ?? this.#responseHeaders?.[name]
+    return this.#sentHeaders?.[name] ?? this.responseHeaderEdits?.[name]
   }
 
   get bytesRead(): number {

@@ -12,12 +12,11 @@ import {
   type MatchedRoute,
   PayloadTooLargeError,
   type RequestInfo,
-  type ResponseTap,
   type UpstreamFetchInit,
   type UpstreamResponse,
 } from '@switchboard/core'
 
-import { applyHeadEdits, combineTaps, type ExchangeForwardOptions, type ExchangeRequestOptions, type ExchangeTunnelOptions, type ExchangeUpgrade, type GatewayExchange, type UpstreamFetcher } from './exchange.ts'
+import { LayerEdits, type ExchangeForwardOptions, type ExchangeRequestOptions, type ExchangeTunnelOptions, type ExchangeUpgrade, type GatewayExchange, type UpstreamFetcher } from './exchange.ts'
 
 export type { UpstreamFetcher } from './exchange.ts'
 
@@ -33,7 +32,7 @@ export interface UpgradeInfo extends ExchangeUpgrade {
  * The Node transport's {@link Exchange}: wraps `req`/`res` without building Web objects. Also the
  * {@link RequestInfo} a balancer sees.
  */
-export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
+export class NodeExchange extends LayerEdits implements GatewayExchange, Exchange, RequestInfo {
   readonly transport = 'node'
   readonly request: ExchangeRequest
   readonly method: string
@@ -75,11 +74,6 @@ export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
   readonly normalizedPath: string
   /** Set when a route matched: how `fetchUpstream()` reaches the route's upstream. */
   fetcher: UpstreamFetcher | undefined = undefined
-  #state: Map<string, unknown> | undefined
-  #upstreamHeaders: Record<string, string | undefined> | undefined
-  #responseHeaders: Record<string, string | string[]> | undefined
-  #taps: ResponseTap[] | undefined
-  #headHooks: Array<(status: number, headers: HeaderRecord) => void> | undefined
   #buffered: Uint8Array | undefined
   #responded = false
 
@@ -93,6 +87,7 @@ export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
     clientIp: string,
     continuePending: boolean,
   ) {
+    super()
     this.req = req
     this.res = res
     this.method = req.method ?? 'GET'
@@ -115,35 +110,6 @@ export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
     }
   }
 
-  get state(): Map<string, unknown> {
-    this.#state ??= new Map()
-    return this.#state
-  }
-
-  stateValue(key: string): unknown {
-    return this.#state?.get(key)
-  }
-
-  get upstreamHeaders(): Record<string, string | undefined> {
-    this.#upstreamHeaders ??= {}
-    return this.#upstreamHeaders
-  }
-
-  /** Upstream header edits, or undefined when no layer made any (hot path: no allocation). */
-  get upstreamHeaderEdits(): Record<string, string | undefined> | undefined {
-    return this.#upstreamHeaders
-  }
-
-  get responseHeaders(): Record<string, string | string[]> {
-    this.#responseHeaders ??= {}
-    return this.#responseHeaders
-  }
-
-  /** True when a layer set response headers or registered an `onResponseHead` hook. */
-  get editsResponseHead(): boolean {
-    return this.#responseHeaders !== undefined || this.#headHooks !== undefined
-  }
-
   get response(): ExchangeResponseInfo | undefined {
     const res = this.res
     return res.headersSent ? { status: res.statusCode, headers: res.getHeaders() as HeaderRecord } : undefined
@@ -164,30 +130,6 @@ export class NodeExchange implements GatewayExchange, Exchange, RequestInfo {
    */
   replaceBody(bytes: Uint8Array | undefined): void {
     this.#buffered = bytes ?? new Uint8Array(0)
-  }
-
-  /** True when the request carries a body (a length > 0 or chunked framing). */
-  get hasBody(): boolean {
-    const cl = this.req.headers['content-length']
-    return (cl !== undefined && cl !== '0') || this.req.headers['transfer-encoding'] !== undefined
-  }
-
-  tap(tap: ResponseTap): void {
-    ;(this.#taps ??= []).push(tap)
-  }
-
-  onResponseHead(hook: (status: number, headers: HeaderRecord) => void): void {
-    ;(this.#headHooks ??= []).push(hook)
-  }
-
-  /** One tap combining every registered tap (undefined when none). */
-  combinedTap(): ResponseTap | undefined {
-    return combineTaps(this.#taps)
-  }
-
-  /** Applies `onResponseHead` hooks and `responseHeaders` to an outgoing head. */
-  applyResponseHead(status: number, headers: HeaderRecord): void {
-    applyHeadEdits(this.#headHooks, this.#responseHeaders, status, headers)
   }
 
   /** Sends `100 Continue` once, when the client asked for it and the body is about to be read. */
