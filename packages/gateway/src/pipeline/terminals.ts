@@ -14,7 +14,8 @@ import { type AttemptContext, callUpstream, type UpstreamCall, type Verdict } fr
 import { RETRYABLE_STATUS_CODE } from '../upstream/resilience.ts'
 import { meteredToUpstream } from './usage.ts'
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+/** Methods a retry may send again (RFC 9110 §9.2.2). */
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /** The terminal step of an HTTP request: forward to the route's upstream, streaming both ways. */
 class ProxyCall implements UpstreamCall<ForwardResult> {
@@ -38,11 +39,8 @@ class ProxyCall implements UpstreamCall<ForwardResult> {
   }
 
   prepare(endpoint: EndpointState): void {
-    const ex = this.request
-    ex.sendContinue()
-    ex.endpointUrl = endpoint.url
-    const sticky = this.upstream.balancer.responseHeaders?.(endpoint, ex)
-    if (sticky) Object.assign(ex.responseHeaders, sticky)
+    this.request.sendContinue()
+    pointAt(this.request, this.upstream, endpoint)
   }
 
   send(endpoint: EndpointState, pool: UpstreamPool): Promise<ForwardResult> {
@@ -349,6 +347,13 @@ export async function proxyToUpstream(ex: GatewayExchange, route: RouteRuntime, 
   }
 }
 
+
+/** Records the endpoint a try goes to and adds the balancer's sticky response headers for it. */
+export function pointAt(ex: GatewayExchange, upstream: UpstreamRuntime, endpoint: EndpointState): void {
+  ex.endpointUrl = endpoint.url
+  const sticky = upstream.balancer.responseHeaders?.(endpoint, ex)
+  if (sticky) Object.assign(ex.responseHeaders, sticky)
+}
 
 /** The response-head wait of one try: the upstream's timeout, cut to what the route's deadline leaves. */
 export function headWait(responseMs: number, attempt: AttemptContext): number {

@@ -9,7 +9,7 @@ import { basePathOf, type UpstreamRuntime } from '../runtime/upstream.ts'
 import type { GatewayExchange } from '../transport/exchange.ts'
 import { type AttemptContext, callUpstream, type UpstreamCall, type Verdict } from '../upstream/call.ts'
 import { parseJson } from './json-body.ts'
-import { discardForRetry, headWait, withDeadline } from './terminals.ts'
+import { discardForRetry, headWait, IDEMPOTENT, pointAt, withDeadline } from './terminals.ts'
 
 /** How a metered request is sent: the body upstream, and what the gateway added to it (so the meter removes it again). */
 export interface UsagePlan {
@@ -91,7 +91,6 @@ export async function meteredToUpstream(ex: GatewayExchange, route: RouteRuntime
   return true
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const NO_BODY_STATUS = new Set([204, 304])
 
 /** How one metered send ended, for stats and health. */
@@ -130,10 +129,7 @@ class MeteredCall implements UpstreamCall<MeteredResult> {
   }
 
   prepare(endpoint: EndpointState): void {
-    const ex = this.request
-    ex.endpointUrl = endpoint.url
-    const sticky = this.upstream.balancer.responseHeaders?.(endpoint, ex)
-    if (sticky) Object.assign(ex.responseHeaders, sticky)
+    pointAt(this.request, this.upstream, endpoint)
   }
 
   async send(endpoint: EndpointState, pool: UpstreamPool): Promise<MeteredResult> {
