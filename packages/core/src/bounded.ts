@@ -61,11 +61,26 @@ export async function readTextWithin(response: Response, maxBytes: number): Prom
     }
     chunks.push(value)
   }
-  const all = new Uint8Array(size)
-  let offset = 0
-  for (const c of chunks) {
-    all.set(c, offset)
-    offset += c.byteLength
+  return new TextDecoder().decode(concatBytes(chunks, size))
+}
+
+/**
+ * `parts` joined into one array (the part itself when there is one). `total`, when the caller
+ * counted it already, saves a pass.
+ * @example concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]) // Uint8Array [1, 2, 3]
+ */
+export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  if (parts.length === 1) return parts[0]
+  let size = total
+  if (size === undefined) {
+    size = 0
+    for (const p of parts) size += p.byteLength
   }
-  return new TextDecoder().decode(all)
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.byteLength
+  }
+  return out
 }

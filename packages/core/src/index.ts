@@ -21,7 +21,7 @@ export {
   type TimeoutPhase,
 } from './errors.ts'
 export { parseDuration, parseSize } from './units.ts'
-export { readTextWithin, untilAborted } from './bounded.ts'
+export { concatBytes, readTextWithin, untilAborted } from './bounded.ts'
 export { TOKEN_USAGE_STATE, estimatePromptTokens, requestedMaxTokens, requestedModel, type TokenUsage } from './llm.ts'
 export { canonicalJson, MAX_CANONICAL_DEPTH } from './json.ts'
 export { HOP_BY_HOP_FIELDS } from './headers.ts'

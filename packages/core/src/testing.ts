@@ -1,6 +1,7 @@
 import type { Exchange, ExchangeRequest, ExchangeResponseInfo, MatchedRoute, ResponseTap, UpstreamFetchInit, UpstreamResponse } from './exchange.ts'
 import type { HeaderRecord } from './types.ts'
 import { PayloadTooLargeError } from './errors.ts'
+import { concatBytes } from './bounded.ts'
 
 /**
  * Where a test exchange writes a response: status, the final head (every `onResponseHead` hook and
@@ -144,7 +145,7 @@ export function createTestExchange(init: TestExchangeInit = {}): TestExchange {
     if (init.onRespond) await init.onRespond(status, out, recorded())
     else for await (const chunk of recorded()) void chunk
     if (!whole) return
-    const bytes = concat(parts)
+    const bytes = concatBytes(parts)
     sent = { status, headers: out, body: bytes, text: new TextDecoder().decode(bytes) }
   }
 
@@ -251,7 +252,7 @@ async function readAll(body: AsyncIterable<Uint8Array>, limit: number): Promise<
     if (total > limit) throw new PayloadTooLargeError({ details: { limit } })
     parts.push(chunk)
   }
-  return parts.length === 1 ? parts[0] : concat(parts)
+  return parts.length === 1 ? parts[0] : concatBytes(parts)
 }
 
 function isStream(body: TestExchangeInit['body']): body is AsyncIterable<Uint8Array> {
@@ -270,15 +271,4 @@ function toStream(body: string | Uint8Array | AsyncIterable<Uint8Array> | undefi
 
 function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text)
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
 }

@@ -1,4 +1,4 @@
-import type { TokenUsage } from '@switchboard/core'
+import { concatBytes, type TokenUsage } from '@switchboard/core'
 
 /** A streamed event longer than this is passed through unread (and the response counted). */
 export const MAX_EVENT_BYTES = 1024 * 1024
@@ -74,12 +74,12 @@ export class UsageMeter {
     if (this.#blind || chunk.byteLength === 0) return chunk
     if (!this.#sse) {
       if (this.#pending.byteLength + chunk.byteLength > this.#maxJson) this.#goBlind()
-      else this.#pending = concat(this.#pending, chunk)
+      else this.#pending = concatBytes([this.#pending, chunk])
       return chunk
     }
     const rewrite = this.rewrites
     const from = Math.max(0, this.#pending.byteLength - 2)
-    const buf = concat(this.#pending, chunk)
+    const buf = concatBytes([this.#pending, chunk])
     const out: Uint8Array[] = []
     let start = 0
     for (let i = from; i < buf.byteLength; i++) {
@@ -99,7 +99,7 @@ export class UsageMeter {
       if (rewrite) out.push(this.#pending)
       this.#goBlind()
     }
-    return rewrite ? concat(...out) : chunk
+    return rewrite ? concatBytes(out) : chunk
   }
 
   /** Ends the response; returns held-back bytes (a last event without its blank line). */
@@ -236,9 +236,9 @@ export function withoutMember(event: Uint8Array, key: string): Uint8Array | unde
     if (matches) {
       // Not the first member: drop from the end of the previous value (the comma with it);
       // the first: drop up to the next member's key; the only one: drop the member.
-      if (prevEnd !== -1) return concat(event.subarray(0, prevEnd), event.subarray(valueEnd))
-      if (event[after] === COMMA) return concat(event.subarray(0, keyStart), event.subarray(skipWs(event, after + 1)))
-      return concat(event.subarray(0, keyStart), event.subarray(valueEnd))
+      if (prevEnd !== -1) return concatBytes([event.subarray(0, prevEnd), event.subarray(valueEnd)])
+      if (event[after] === COMMA) return concatBytes([event.subarray(0, keyStart), event.subarray(skipWs(event, after + 1))])
+      return concatBytes([event.subarray(0, keyStart), event.subarray(valueEnd)])
     }
     if (event[after] !== COMMA) return undefined
     prevEnd = valueEnd
@@ -272,19 +272,6 @@ function bearsTokens(choice: unknown): boolean {
   if (nonEmpty(choice.text)) return true
   const delta = choice.delta
   return isObject(delta) && (nonEmpty(delta.content) || nonEmpty(delta.tool_calls) || nonEmpty(delta.reasoning_content) || nonEmpty(delta.reasoning))
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]
-  let n = 0
-  for (const p of parts) n += p.byteLength
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
 }
 
 function skipWs(b: Uint8Array, i: number): number {

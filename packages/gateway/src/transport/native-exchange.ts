@@ -1,5 +1,6 @@
 import {
   BadGatewayError,
+  concatBytes,
   type Exchange,
   type ExchangeRequest,
   type ExchangeResponseInfo,
@@ -199,7 +200,7 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       }
       chunks.push(chunk)
     }
-    this.#buffered = concat(chunks, total)
+    this.#buffered = concatBytes(chunks, total)
     return this.#buffered
   }
 
@@ -505,7 +506,7 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       this.#finish()
       return { status: 0, bytesSent: 0, aborted: true, reason: 'client-gone' }
     }
-    const body = concat(chunks, total)
+    const body = concatBytes(chunks, total)
     this.#bytesOut += total
     if (tap && total > 0) tap.onData(body)
     this.#hand(status, headers, body as BodyInit, statusText)
@@ -752,7 +753,7 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       }
       chunks.push(chunk)
     }
-    return concat(chunks, total)
+    return concatBytes(chunks, total)
   }
 
   /** The request body as a stream for `fetch`, with the body limit and the idle timeout on the way. */
@@ -892,17 +893,6 @@ function toUpstreamError(error: unknown, abortReason: unknown): GatewayError {
   if (abortReason instanceof GatewayError) return abortReason
   if (error instanceof GatewayError) return error
   return new BadGatewayError({ cause: error })
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
 }
 
 async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {

@@ -1,4 +1,4 @@
-import { BadGatewayError, definePolicy, type HeaderRecord, type Middleware, OptionReader, type PolicyDefinition, type UpstreamResponse } from '@switchboard/core'
+import { BadGatewayError, concatBytes, definePolicy, type HeaderRecord, type Middleware, OptionReader, type PolicyDefinition, type UpstreamResponse } from '@switchboard/core'
 import { REQUEST_ID_STATE } from '../request-id/index.ts'
 
 /** Options of {@link jsonEnvelope}. */
@@ -71,7 +71,7 @@ export function jsonEnvelope(options: JsonEnvelopeOptions = {}): Middleware {
       res.cancel()
       throw new BadGatewayError({ cause: error })
     }
-    const bytes = concat(parts, total)
+    const bytes = concatBytes(parts, total)
     const text = validJson(bytes)
     if (text === undefined) return ex.respond(res.status, clean(res.headers), bytes)
     const id = ex.state.get(REQUEST_ID_STATE)
@@ -164,16 +164,5 @@ async function* guarded(head: Uint8Array[], res: UpstreamResponse, iterator?: As
   } finally {
     if (!finished) res.cancel()
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
 }
 
