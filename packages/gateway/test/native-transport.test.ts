@@ -199,6 +199,33 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     expect((await fetch(`${gw.url}/after`)).status).toBe(200)
   })
 
+  // A body past 64 KiB streams: the head goes out first, so an upstream that stalls after it can
+  // only be answered by cutting the client's connection (RFC 9112 §8), after the idle timeout.
+  it('a large body streams intact; one the upstream stalls in is cut after the idle timeout and frees its slot', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024)
+    for (let i = 0; i < big.length; i++) big[i] = i % 251
+    let stallClosed!: () => void
+    const upstreamClosed = new Promise<void>((r) => (stallClosed = r))
+    const up = await upstream((req, res) => {
+      if (req.url === '/big') return void res.end(big)
+      res.on('close', () => stallClosed())
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.length) })
+      res.write(big.subarray(0, 256 * 1024))
+      // Then nothing, ever.
+    })
+    const gw = await gateway(native([up.url], { upstream: { timeouts: { idle: '300ms' }, retries: 0, pool: { connections: 1, queueTimeout: '5s' } } }))
+    const whole = await fetch(`${gw.url}/big`)
+    expect(whole.status).toBe(200)
+    expect(Buffer.from(await whole.arrayBuffer()).equals(big)).toBe(true)
+    const stalled = await fetch(`${gw.url}/stall`)
+    expect(stalled.status).toBe(200)
+    await expect(stalled.arrayBuffer()).rejects.toThrow()
+    await upstreamClosed
+    // The only pool slot was given back.
+    const again = await fetch(`${gw.url}/big`)
+    expect(Buffer.from(await again.arrayBuffer()).equals(big)).toBe(true)
+  })
+
   // A small declared body (≤ 64 KiB) is read whole before the client sees a byte: an upstream that
   // stalls or cuts it is a clean JSON error, never a truncated 200 that looks complete.
   it('a small body the upstream stalls in is 504, one it cuts is 502, and the gateway keeps serving', async () => {
