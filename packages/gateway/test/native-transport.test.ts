@@ -62,6 +62,28 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     expect(up.requests).toHaveLength(1)
   })
 
+  it('client abort while a small body is read whole: the upstream response is abandoned (upstream sees close)', async () => {
+    let closed!: () => void
+    const upstreamClosed = new Promise<void>((r) => (closed = r))
+    let started!: () => void
+    const bodyStarted = new Promise<void>((r) => (started = r))
+    const up = await upstream((_req, res) => {
+      res.on('close', () => closed())
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' })
+      res.write('0123456789', () => started())
+      // The other 990 bytes never come: only the client's abort can end this.
+    })
+    const gw = await gateway(native([up.url], { upstream: { timeouts: { idle: '60s' } } }))
+    const s = connect(gw.port, '127.0.0.1')
+    s.on('error', () => {})
+    s.write('GET /partial HTTP/1.1\r\nHost: a\r\n\r\n')
+    await bodyStarted
+    await new Promise((r) => setTimeout(r, 50))
+    s.destroy()
+    await upstreamClosed
+    expect(up.requests).toHaveLength(1)
+  })
+
   it('client abort mid-body: the upstream response is abandoned (upstream sees close)', async () => {
     let closed!: () => void
     const upstreamClosed = new Promise<void>((r) => (closed = r))
