@@ -381,13 +381,22 @@ const summarise = (results) => {
   return out
 }
 
-/** Median over rounds of the per-round ratio a/b (rounds pair up measurements taken close in time). */
-const pairedRatio = (results, scenario, a, b, ratio = (ma, mb) => ma.rps / mb.rps) => {
+/** The per-round ratios a/b (rounds pair up measurements taken close in time). */
+const pairedRatios = (results, scenario, a, b, ratio = (ma, mb) => ma.rps / mb.rps) => {
   const ra = results[scenario]?.[a]
   const rb = results[scenario]?.[b]
-  if (!ra || !rb) return Number.NaN
-  return median(ra.map((m, i) => (rb[i] ? ratio(m, rb[i]) : Number.NaN)).filter(Number.isFinite))
+  if (!ra || !rb) return []
+  return ra.map((m, i) => (rb[i] ? ratio(m, rb[i]) : Number.NaN)).filter(Number.isFinite)
 }
+
+/** Median over rounds of the per-round ratio a/b. */
+const pairedRatio = (results, scenario, a, b, ratio) => {
+  const all = pairedRatios(results, scenario, a, b, ratio)
+  return all.length === 0 ? Number.NaN : median(all)
+}
+
+/** ` [lo–hi]` over the rounds, so a reader sees how far this machine's noise moved the ratio. */
+const spread = (all) => (all.length < 2 ? '' : ` [${fmt(Math.min(...all), 2)}–${fmt(Math.max(...all), 2)}]`)
 
 /** How many times less CPU per request `a` spends than `b`; steadier than req/s under noise. */
 const cpuEfficiency = (ma, mb) => mb.cpuUsPerReq / ma.cpuUsPerReq
@@ -437,7 +446,7 @@ const printTargets = (selected, results, summary) => {
   const rows = []
   if (names.length === 0) return rows
   console.log('\n## Targets\n')
-  console.log('req/s of the first contender ÷ the second, median of per-round ratios; ✓ when it meets the target.')
+  console.log('req/s of the first contender ÷ the second, median of per-round ratios (in square brackets the lowest and highest round); ✓ when it meets the target.')
   console.log('In brackets the same comparison by proxy CPU per request (second ÷ first), which noise moves much less.\n')
   console.log(`| target | ${names.join(' | ')} |`)
   console.log(`|${' --- |'.repeat(names.length + 1)}`)
@@ -450,11 +459,12 @@ const printTargets = (selected, results, summary) => {
     const label = `${named.startsWith('switchboard-bun') && t.b === 'fastify-bun' ? `${a} vs ${b === 'fastify-bun' ? 'fastify under Bun' : 'fastify under Node (fastify-bun did not run)'}` : named} ≥ ${t.min}×`
     const cells = names.map((n) => {
       if (t.only && !t.only.includes(n)) return ''
-      const r = pairedRatio(results, n, a, b)
-      if (!Number.isFinite(r)) return 'n/a'
+      const rounds = pairedRatios(results, n, a, b)
+      if (rounds.length === 0) return 'n/a'
+      const r = median(rounds)
       const alive = summary[n]?.[a]?.alive !== false
       const cpu = pairedRatio(results, n, a, b, cpuEfficiency)
-      return `${fmt(r, 2)}× ${r >= t.min && alive ? '✓' : '✗'} (CPU ${fmt(cpu, 2)}×)`
+      return `${fmt(r, 2)}×${spread(rounds)} ${r >= t.min && alive ? '✓' : '✗'} (CPU ${fmt(cpu, 2)}×)`
     })
     rows.push({ target: label, min: t.min, a, b, values: Object.fromEntries(names.map((n, i) => [n, cells[i]])) })
     console.log(`| ${label} | ${cells.join(' | ')} |`)
