@@ -10,6 +10,13 @@ const { cleanup, upstream, gateway } = useFixtures()
 const native = (targets: string[], extra: Parameters<typeof simpleConfig>[1] = {}) =>
   simpleConfig(targets, { ...extra, server: { transport: 'native', ...extra.server } })
 
+/** A one-shot signal: `fire()` resolves `promise` (what the upstream saw, told to the test). */
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void
+  const promise = new Promise<void>((resolve) => (fire = resolve))
+  return { promise, fire }
+}
+
 describe('server.transport: choosing a transport', () => {
   it('auto is node:http; native refuses a config it cannot serve, naming the key', () => {
     const ws = parseConfig({ ...simpleConfig(['http://127.0.0.1:1'], { route: { websocket: { maxMessageSize: '1kb' } } }) })
@@ -43,52 +50,47 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
   })
 
   it('client abort before the response: the upstream request is aborted (upstream sees close)', async () => {
-    let closed!: () => void
-    const upstreamClosed = new Promise<void>((r) => (closed = r))
-    let arrived!: () => void
-    const upstreamGot = new Promise<void>((r) => (arrived = r))
+    const upstreamClosed = signal()
+    const upstreamGot = signal()
     const up = await upstream((req, res) => {
-      res.on('close', () => closed())
-      arrived()
+      res.on('close', upstreamClosed.fire)
+      upstreamGot.fire()
       // Never answers: only the client's abort can end this.
     })
     const gw = await gateway(native([up.url], { upstream: { timeouts: { response: '60s' } } }))
     const s = connect(gw.port, '127.0.0.1')
     s.on('error', () => {})
     s.write('GET /hang HTTP/1.1\r\nHost: a\r\n\r\n')
-    await upstreamGot
+    await upstreamGot.promise
     s.destroy()
-    await upstreamClosed
+    await upstreamClosed.promise
     expect(up.requests).toHaveLength(1)
   })
 
   it('client abort while a small body is read whole: the upstream response is abandoned (upstream sees close)', async () => {
-    let closed!: () => void
-    const upstreamClosed = new Promise<void>((r) => (closed = r))
-    let started!: () => void
-    const bodyStarted = new Promise<void>((r) => (started = r))
+    const upstreamClosed = signal()
+    const bodyStarted = signal()
     const up = await upstream((_req, res) => {
-      res.on('close', () => closed())
+      res.on('close', upstreamClosed.fire)
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' })
-      res.write('0123456789', () => started())
+      res.write('0123456789', bodyStarted.fire)
       // The other 990 bytes never come: only the client's abort can end this.
     })
     const gw = await gateway(native([up.url], { upstream: { timeouts: { idle: '60s' } } }))
     const s = connect(gw.port, '127.0.0.1')
     s.on('error', () => {})
     s.write('GET /partial HTTP/1.1\r\nHost: a\r\n\r\n')
-    await bodyStarted
+    await bodyStarted.promise
     await new Promise((r) => setTimeout(r, 50))
     s.destroy()
-    await upstreamClosed
+    await upstreamClosed.promise
     expect(up.requests).toHaveLength(1)
   })
 
   it('client abort mid-body: the upstream response is abandoned (upstream sees close)', async () => {
-    let closed!: () => void
-    const upstreamClosed = new Promise<void>((r) => (closed = r))
+    const upstreamClosed = signal()
     const up = await upstream((_req, res) => {
-      res.on('close', () => closed())
+      res.on('close', upstreamClosed.fire)
       res.writeHead(200, { 'content-type': 'text/plain' })
       const tick = setInterval(() => res.write('x'.repeat(1024)), 10)
       res.on('close', () => clearInterval(tick))
@@ -105,16 +107,15 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
       req.end()
       setTimeout(() => reject(new Error('no first chunk')), 10_000).unref()
     })
-    await upstreamClosed
+    await upstreamClosed.promise
   })
 
   it('a client that never reads is cut after sendTimeout and frees its slot', async () => {
     const big = Buffer.alloc(16 * 1024 * 1024, 'y')
-    let closed!: () => void
-    const upstreamClosed = new Promise<void>((r) => (closed = r))
+    const upstreamClosed = signal()
     const up = await upstream((req, res) => {
       if (req.url !== '/big') return void res.end('small')
-      res.on('close', () => closed())
+      res.on('close', upstreamClosed.fire)
       res.end(big)
     })
     const gw = await gateway(native([up.url], { upstream: { pool: { connections: 1, queueTimeout: '5s' }, retries: 0 }, server: { limits: { sendTimeout: '300ms' } } }))
@@ -123,7 +124,7 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n')
     s.pause()
     cleanup.push(async () => void s.destroy())
-    await upstreamClosed
+    await upstreamClosed.promise
     // The only slot was given back: the next request is served.
     const res = await fetch(`${gw.url}/small`)
     expect(res.status).toBe(200)
@@ -131,10 +132,9 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
   })
 
   it('pool saturation: 503 ERR_UPSTREAM_POOL_SATURATED after queueTimeout, and health says so', async () => {
-    let release!: () => void
-    const held = new Promise<void>((r) => (release = r))
+    const held = signal()
     const up = await upstream((req, res) => {
-      if (req.url === '/hold') void held.then(() => res.end('held'))
+      if (req.url === '/hold') void held.promise.then(() => res.end('held'))
       else res.end('ok')
     })
     const gw = await gateway(native([up.url], { upstream: { pool: { connections: 1, queueTimeout: '200ms' }, retries: 0 } }))
@@ -146,7 +146,7 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     expect(up.requests).toHaveLength(1)
     const health = await (await fetch(`${gw.url}/health`)).json()
     expect(health.upstreams.backend.saturated).toBe(1)
-    release()
+    held.fire()
     expect(await (await first).text()).toBe('held')
   })
 
@@ -226,11 +226,10 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
   it('a large body streams intact; one the upstream stalls in is cut after the idle timeout and frees its slot', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024)
     for (let i = 0; i < big.length; i++) big[i] = i % 251
-    let stallClosed!: () => void
-    const upstreamClosed = new Promise<void>((r) => (stallClosed = r))
+    const upstreamClosed = signal()
     const up = await upstream((req, res) => {
       if (req.url === '/big') return void res.end(big)
-      res.on('close', () => stallClosed())
+      res.on('close', upstreamClosed.fire)
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.length) })
       res.write(big.subarray(0, 256 * 1024))
       // Then nothing, ever.
@@ -242,7 +241,7 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     const stalled = await fetch(`${gw.url}/stall`)
     expect(stalled.status).toBe(200)
     await expect(stalled.arrayBuffer()).rejects.toThrow()
-    await upstreamClosed
+    await upstreamClosed.promise
     // The only pool slot was given back.
     const again = await fetch(`${gw.url}/big`)
     expect(Buffer.from(await again.arrayBuffer()).equals(big)).toBe(true)

@@ -505,7 +505,6 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       body = new Uint8Array(await upstream.arrayBuffer())
       if (body.byteLength > SMALL_BODY_BYTES) throw new BadGatewayError({ message: 'Upstream sent more than its Content-Length' })
     } catch (err) {
-      clearTimeout(timer)
       const gone = this.#gone
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : undefined
       abort.abort(err)
@@ -514,8 +513,9 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       if (!gone) throw toUpstreamError(err, reason)
       this.#finish()
       return { status: 0, bytesSent: 0, aborted: true, reason: 'client-gone' }
+    } finally {
+      clearTimeout(timer)
     }
-    clearTimeout(timer)
     const total = body.byteLength
     this.#bytesOut += total
     if (tap && total > 0) tap.onData(body)
