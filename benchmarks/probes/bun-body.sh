@@ -8,8 +8,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bun="$here/../../node_modules/bun/bin/bun.exe" # the binary itself, so $! is the process we measure
 port=${PORT:-18092}
-variants=("${@:-floor passthrough pull0 pull1 whole}")
-read -r -a variants <<< "${variants[*]}"
+if [ $# -gt 0 ]; then variants=("$@"); else variants=(floor passthrough pull0 pull1 whole); fi
+ticks=$(getconf CLK_TCK)
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for v in "${variants[@]}"; do
     VARIANT=$v PORT=$port UPSTREAM=${UPSTREAM:?set UPSTREAM} taskset -c 1 "$bun" "$here/bun-body.mjs" > /dev/null 2>&1 &
@@ -19,7 +19,6 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
     t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
     rps=$(taskset -c 0 wrk -t1 -c50 -d"${SECONDS_PER_RUN:-5}"s "http://127.0.0.1:$port/1mib" | awk '/Requests\/sec/ {print $2}')
     t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    ticks=$(getconf CLK_TCK)
     echo "round $round  $v  req/s=$rps  cpu_us/req=$(awk -v a="$t0" -v b="$t1" -v r="$rps" -v s="${SECONDS_PER_RUN:-5}" -v t="$ticks" 'BEGIN { printf "%.0f", (b - a) / t * 1e6 / (r * s) }')"
     kill "$pid"; wait "$pid" 2> /dev/null || true
   done
