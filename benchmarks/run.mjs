@@ -36,7 +36,7 @@ const ECHO_PAYLOAD = 'x'.repeat(16 * 1024) // must match post-16k.lua
 // `unavailable()` returns a reason to skip, or null.
 // ---------------------------------------------------------------------------------------------
 
-/** @type {Array<{ name: string, runtime: string, cacheOnly?: boolean, optIn?: boolean, cpu?: string, unavailable?: () => string | null, start: (ctx: any) => Promise<{ url: string, child?: any }> }>} */
+/** @type {Array<{ name: string, runtime: string, cacheOnly?: boolean, largeOnly?: boolean, optIn?: boolean, cpu?: string, unavailable?: () => string | null, start: (ctx: any) => Promise<{ url: string, child?: any }> }>} */
 const contenders = [
   { name: 'direct', runtime: 'wrk → origin', start: async (ctx) => ({ url: ctx.origin.url }) },
   {
@@ -59,6 +59,13 @@ const contenders = [
     name: 'switchboard-bun-native', runtime: 'bun',
     unavailable: () => gatewayMissing() ?? (BUN ? null : 'bun not installed (node_modules/.bin/bun)'),
     start: (ctx) => startGateway(ctx, 'switchboard-bun-native', BUN, withServer(gatewayYaml(ctx, false), 'transport: native')),
+  },
+  {
+    // The same with `server.pipeBodies: true`: Bun pipes bodies over 64 KiB itself. Only 1 MiB
+    // differs from switchboard-bun-native, so it runs in that scenario only.
+    name: 'switchboard-bun-piped', runtime: 'bun', largeOnly: true,
+    unavailable: () => gatewayMissing() ?? (BUN ? null : 'bun not installed (node_modules/.bin/bun)'),
+    start: (ctx) => startGateway(ctx, 'switchboard-bun-piped', BUN, withServer(gatewayYaml(ctx, false), 'transport: native, pipeBodies: true')),
   },
   {
     // `server.workers: 2` and, to compare with, one process: both may use every core (the load
@@ -157,7 +164,9 @@ const contenders = [
   },
 ]
 
-const HTTP_CONTENDERS = contenders.filter((c) => !c.cacheOnly).map((c) => c.name)
+const HTTP_CONTENDERS = contenders.filter((c) => !c.cacheOnly && !c.largeOnly).map((c) => c.name)
+/** Contenders that differ from another one only on large bodies (1 MiB scenario only). */
+const LARGE_CONTENDERS = contenders.filter((c) => c.largeOnly).map((c) => c.name)
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios registry. Each entry names its contenders and how to verify an answer. The default
@@ -179,7 +188,7 @@ const scenarios = [
     verify: (res) => expectBody(res, JSON_BODY),
   },
   {
-    name: '1mib', title: 'GET /1mib (1 MiB)', path: '/1mib', contenders: HTTP_CONTENDERS,
+    name: '1mib', title: 'GET /1mib (1 MiB)', path: '/1mib', contenders: [...HTTP_CONTENDERS, ...LARGE_CONTENDERS],
     verify: (res) => (res.status === 200 && res.body.length === MIB ? null : `got ${res.status}, ${res.body.length} bytes`),
   },
   {
@@ -208,6 +217,7 @@ const TARGETS = [
   { label: 'switchboard-deno-native vs floor-deno', a: 'switchboard-deno-native', fallbackA: 'switchboard-deno', b: 'floor-deno', min: 0.9 },
   { label: '1 MiB: switchboard vs nginx', a: 'switchboard', b: 'nginx', min: 0.8, only: ['1mib'] },
   { label: '1 MiB: switchboard-bun-native vs nginx', a: 'switchboard-bun-native', fallbackA: 'switchboard-bun', b: 'nginx', min: 0.8, only: ['1mib'] },
+  { label: '1 MiB: switchboard-bun-piped (server.pipeBodies) vs nginx', a: 'switchboard-bun-piped', b: 'nginx', min: 0.8, only: ['1mib'] },
 ]
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import { createNodeTransport, type NodeTransport } from './transport/node.ts'
 import type { NodeExchange } from './transport/node-exchange.ts'
 import type { GatewayExchange } from './transport/exchange.ts'
 import { createNativeTransport, type NativeTransport } from './transport/native.ts'
-import { nativeCaveats, resolveTransport } from './transport/select.ts'
+import { nativeCaveats, resolveTransport, RUNTIME } from './transport/select.ts'
 
 export type { GatewayLogger } from './runtime/runtime.ts'
 
@@ -132,6 +132,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     closing: () => closing,
     clientIp: (req: import('node:http').IncomingMessage) => current.runtime.clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
     clientIpOf: (peer: string, forwardedFor: string | string[] | undefined) => current.runtime.clientIp(peer, forwardedFor),
+    pipeBodies: () => current.runtime.config.server.pipeBodies,
     async run(ex: GatewayExchange) {
       const { runtime, pipeline } = current
       runtime.enter()
@@ -145,6 +146,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   }
   const limitsNow = () => current.runtime.config.server.limits
   if (choice.transport === 'native') for (const caveat of nativeCaveats(config)) logger('warn', `server.transport native: ${caveat}`, {})
+  if (config.server.pipeBodies && (choice.transport !== 'native' || RUNTIME !== 'bun')) {
+    logger('warn', 'server.pipeBodies: only the native transport on Bun pipes bodies; this gateway streams them itself', { transport: choice.transport, runtime: RUNTIME })
+  }
   const transport: NodeTransport | NativeTransport =
     choice.transport === 'native' ? createNativeTransport(config.server, limitsNow, handler) : createNodeTransport(config.server, limitsNow, handler)
   const nodeServer = (): Server => {

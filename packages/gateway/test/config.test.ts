@@ -98,6 +98,7 @@ describe('config: bad input names the file, key path and expectation', () => {
     ['a target URL that is not http', (c: any) => (c.upstreams.backend.targets[0].url = 'ftp://x'), 'upstreams.backend.targets[0].url', 'an http:// or https:// URL'],
     ['a bad duration', (c: any) => (c.upstreams.backend.timeouts = { connect: '2 weeks' }), 'upstreams.backend.timeouts.connect', 'a duration'],
     ['a bad size', (c: any) => (c.server = { limits: { maxHeaderBytes: 'big' } }), 'server.limits.maxHeaderBytes', 'a size'],
+    ['pipeBodies that is not a boolean', (c: any) => (c.server = { pipeBodies: 'yes' }), 'server.pipeBodies', 'true or false'],
     ['an unknown upstream', (c: any) => (c.routes[0].upstream = 'nope'), 'routes[0].upstream', 'the name of an upstream (backend)'],
     ['an unknown key (typo)', (c: any) => (c.upstreams.backend.timeout = {}), 'upstreams.backend.timeout', 'one of the known keys'],
     ['a negative weight', (c: any) => (c.upstreams.backend.targets[0].weight = -1), 'upstreams.backend.targets[0].weight', 'a number'],

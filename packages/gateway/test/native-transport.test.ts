@@ -247,6 +247,98 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     expect(Buffer.from(await again.arrayBuffer()).equals(big)).toBe(true)
   })
 
+  // server.pipeBodies: Bun moves a large declared body itself. The exchange ends at the head (the
+  // slot is back at once); Bun's own inactivity timer, on a 4 s tick, cuts a body that stalls.
+  it('server.pipeBodies: a large body is piped intact, its slot is back at the head, and one that stalls is cut by the runtime', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 253
+    const upstreamClosed = signal()
+    const stallSent = signal()
+    const up = await upstream((req, res) => {
+      if (req.url === '/big') return void res.end(big)
+      if (req.url === '/small') return void res.end('small')
+      res.on('close', upstreamClosed.fire)
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.length) })
+      res.write(big.subarray(0, 256 * 1024), stallSent.fire)
+      // Then nothing, ever.
+    })
+    const gw = await gateway(
+      native([up.url], {
+        server: { pipeBodies: true, limits: { sendTimeout: '1s' } },
+        upstream: { timeouts: { idle: '1s' }, retries: 0, pool: { connections: 1, queueTimeout: '200ms' } },
+      }),
+    )
+    // (Bun frames a streamed body chunked whatever Content-Length says: oven-sh/bun#10507.)
+    const whole = await fetch(`${gw.url}/big`)
+    expect(Buffer.from(await whole.arrayBuffer()).equals(big)).toBe(true)
+    const s = connect(gw.port, '127.0.0.1')
+    let received = 0
+    const clientClosed = new Promise<void>((resolve) => s.on('close', () => resolve()))
+    s.on('error', () => {})
+    s.on('data', (d: Buffer) => (received += d.length))
+    cleanup.push(async () => void s.destroy())
+    s.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n')
+    await stallSent.promise
+    while (received === 0) await new Promise((r) => setTimeout(r, 10))
+    // With the body still in flight the only pool slot is free: on the gateway's own body path this would be 503 (saturated).
+    const other = await fetch(`${gw.url}/small`)
+    expect(other.status).toBe(200)
+    expect(await other.text()).toBe('small')
+    // Nothing moves for longer than the 1 s timeout: Bun cuts the client and cancels the upstream body.
+    await upstreamClosed.promise
+    await clientClosed
+    expect(received).toBeLessThan(big.length)
+    expect((await fetch(`${gw.url}/small`)).status).toBe(200)
+  }, 20_000)
+
+  it('server.pipeBodies: shutdown waits for a piped body still being sent', async () => {
+    const chunk = Buffer.alloc(256 * 1024, 'd')
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(12 * chunk.length) })
+      let sent = 0
+      const tick = setInterval(() => {
+        res.write(chunk)
+        if (++sent === 12) {
+          clearInterval(tick)
+          res.end()
+        }
+      }, 40)
+      res.on('close', () => clearInterval(tick))
+    })
+    const gw = await gateway(native([up.url], { server: { pipeBodies: true, shutdownTimeout: '10s' } }))
+    const res = await fetch(`${gw.url}/download`)
+    expect(res.status).toBe(200)
+    // The exchange ended at the head; the drain still waits for Bun to send the last byte.
+    const closed = gw.gateway.close()
+    const body = Buffer.from(await res.arrayBuffer())
+    expect(body.length).toBe(12 * chunk.length)
+    await closed
+  })
+
+  it('server.pipeBodies: a client that leaves mid-body cancels the piped upstream body (upstream sees close)', async () => {
+    const upstreamClosed = signal()
+    const up = await upstream((_req, res) => {
+      res.on('close', upstreamClosed.fire)
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(64 * 1024 * 1024) })
+      const tick = setInterval(() => res.write(Buffer.alloc(64 * 1024, 'p')), 5)
+      res.on('close', () => clearInterval(tick))
+    })
+    const gw = await gateway(native([up.url], { server: { pipeBodies: true } }))
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${gw.url}/download`, (res) => {
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        })
+      })
+      req.on('error', () => {})
+      req.end()
+      setTimeout(() => reject(new Error('no first chunk')), 10_000).unref()
+    })
+    await upstreamClosed.promise
+    expect(up.requests).toHaveLength(1)
+  })
+
   // A small declared body (≤ 64 KiB) is read whole before the client sees a byte: an upstream that
   // stalls or cuts it is a clean JSON error, never a truncated 200 that looks complete.
   it('a small body the upstream stalls in is 504, one it cuts is 502, and the gateway keeps serving', async () => {

@@ -10,7 +10,7 @@ const MAX_WORKERS = 256
 /** `server:`; `baseDir` is where relative certificate paths are read from (the config file's folder). */
 export function parseServer(v: ConfigValidator, raw: unknown, baseDir: string = process.cwd()): ServerConfig {
   const s = raw === undefined ? {} : v.object(raw, 'server')
-  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies', 'publicPaths', 'transport', 'workers', 'tls'])
+  v.keys(s, 'server', ['host', 'port', 'limits', 'healthPath', 'keepAliveTimeout', 'shutdownTimeout', 'policies', 'trustedProxies', 'publicPaths', 'transport', 'pipeBodies', 'workers', 'tls'])
   const l = s.limits === undefined ? {} : v.object(s.limits, 'server.limits')
   v.keys(l, 'server.limits', ['maxHeaderBytes', 'maxHeaderCount', 'headersTimeout', 'bodyIdleTimeout', 'sendTimeout', 'maxBodySize', 'maxRequestBodySize'])
   const healthPath = v.optString(s.healthPath, 'server.healthPath') ?? '/health'
@@ -34,6 +34,7 @@ export function parseServer(v: ConfigValidator, raw: unknown, baseDir: string = 
     trustedProxies: parseCidrs(v, s.trustedProxies, 'server.trustedProxies'),
     publicPaths: parsePublicPaths(v, s.publicPaths, 'server.publicPaths'),
     transport: parseTransport(v, s.transport),
+    pipeBodies: s.pipeBodies === undefined ? false : typeof s.pipeBodies === 'boolean' ? s.pipeBodies : v.fail('server.pipeBodies', 'true or false', s.pipeBodies),
     workers: parseWorkers(v, s.workers),
     tls: parseListenerTls(v, s.tls, baseDir),
   }

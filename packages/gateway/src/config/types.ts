@@ -52,6 +52,12 @@ export interface ServerConfig {
    * Read at start only. @default 'auto'
    */
   transport: TransportMode
+  /**
+   * Native transport on Bun only: a response body over 64 KiB with a declared length (and nothing
+   * that reads it, such as a cache) is handed to Bun to pipe, never through JavaScript. Trades the
+   * gateway's own body timing for Bun's: see the README's "Piped bodies". Read at start and on reload. @default false
+   */
+  pipeBodies: boolean
   /** Worker processes sharing the port (`auto` = one per core). Read at start only. @default 1 */
   workers: number
   /** HTTPS on the listener (`server.tls`); undefined = plain HTTP. Certificates are re-read on reload. */

@@ -67,6 +67,11 @@ export interface NativeRequestInit {
   readonly sendTimeoutMs: number
   /** The connection closes after this response (draining, or a refused request). */
   readonly closeAfter: boolean
+  /**
+   * Set when large bodies may be piped by the runtime (`server.pipeBodies`, Bun): sets the
+   * runtime's own inactivity timeout of this request, in whole seconds.
+   */
+  readonly pipe?: (timeoutSeconds: number) => void
 }
 
 /**
@@ -397,6 +402,21 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
     }
     const declared = headers['transfer-encoding'] === undefined ? Number(headers['content-length']) : Number.NaN
     if (declared >= 0 && declared <= SMALL_BODY_BYTES) return this.#forwardSmall(upstream, status, headers, tap, options, cleanup, abort)
+    const pipe = this.#init.pipe
+    if (pipe !== undefined && tap === undefined && declared > SMALL_BODY_BYTES) {
+      // `server.pipeBodies`: the runtime moves the bytes itself (JavaScript never sees them) and
+      // times the connection on its own clock: no byte either way for the longer of the two waits
+      // cuts it, and cancels the upstream body. There is no end-of-body event, so the exchange
+      // (pool slot, stats, log) ends here, with the declared length counted as sent.
+      const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+      const sendMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
+      pipe(Math.min(255, Math.max(1, Math.ceil(Math.max(idleMs, sendMs) / 1000))))
+      this.#bytesOut += declared
+      this.#hand(status, headers, source, upstream.statusText)
+      cleanup()
+      this.#finish()
+      return { status, bytesSent: declared, aborted: false }
+    }
     return new Promise<ForwardResult>((resolve) => {
       const reader = source.getReader()
       const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS

@@ -23,6 +23,8 @@ export interface NativeTransportHandler {
   closing(): boolean
   /** The client address for a peer and its `X-Forwarded-For` (trusted-proxy rule applied). */
   clientIpOf(peer: string, forwardedFor: string | string[] | undefined): string
+  /** `server.pipeBodies` of the current config (Bun only: large bodies piped by the runtime). */
+  pipeBodies?(): boolean
 }
 
 /**
@@ -31,7 +33,7 @@ export interface NativeTransportHandler {
  */
 export interface NativeTransport {
   readonly kind: 'native'
-  /** Requests being served right now. */
+  /** Requests being served right now (on Bun, piped bodies still being sent included). */
   readonly inFlight: number
   /** No HTTPS on the native transport (`server.tls` keeps a gateway on node:http). */
   readonly tls: undefined
@@ -50,6 +52,7 @@ export interface NativeTransport {
 
 interface BunServer {
   readonly port: number
+  readonly pendingRequests: number
   readonly hostname: string
   stop(closeActiveConnections?: boolean): Promise<void> | void
   requestIP(req: Request): { address: string; family: string; port: number } | null
@@ -86,7 +89,7 @@ export function createNativeTransport(server0: ServerConfig, limits: () => Serve
   let deno: DenoServer | undefined
   let bound: AddressInfo | undefined
 
-  function serve(req: Request, peer: string, port: number | undefined): Response | Promise<Response> {
+  function serve(req: Request, peer: string, port: number | undefined, pipe?: (timeoutSeconds: number) => void): Response | Promise<Response> {
     const l = limits()
     const refused = check(req, l)
     if (refused) return errorResponse(refused)
@@ -116,6 +119,7 @@ export function createNativeTransport(server0: ServerConfig, limits: () => Serve
       bodyIdleTimeoutMs: l.bodyIdleTimeoutMs,
       sendTimeoutMs: l.sendTimeoutMs,
       closeAfter: handler.closing(),
+      pipe,
     })
     state.inFlight++
     ex.onDone(() => state.inFlight--)
@@ -130,7 +134,8 @@ export function createNativeTransport(server0: ServerConfig, limits: () => Serve
     kind: 'native',
     tls: undefined,
     get inFlight() {
-      return state.inFlight
+      // A piped body is done for the exchange once its head is out; Bun counts it until the last byte.
+      return bun ? Math.max(state.inFlight, bun.pendingRequests) : state.inFlight
     },
     tunnels,
     trackTunnel(socket) {
@@ -150,7 +155,8 @@ export function createNativeTransport(server0: ServerConfig, limits: () => Serve
           maxRequestBodySize: Number.MAX_SAFE_INTEGER,
           fetch(req: Request, server: BunServer) {
             server.timeout(req, 0)
-            return serve(req, server.requestIP(req)?.address ?? '', server.port)
+            const pipe = handler.pipeBodies?.() ? (seconds: number) => server.timeout(req, seconds) : undefined
+            return serve(req, server.requestIP(req)?.address ?? '', server.port, pipe)
           },
           error() {
             return errorResponse(new GatewayError(500, 'ERR_INTERNAL', 'Internal error'))
