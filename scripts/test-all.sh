@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole suite: vitest under Node 20 (the machine's node), Node 24, Bun and Deno, then the
-# smoke test of the *built* packages on each runtime, then the packaging checks (packed tarballs,
+# Runs the whole suite: vitest under Node 20 (the machine's node), Node 24, Bun and Deno, plus the
+# native transport's share of runtime-tests again on Bun (bun-native), then the smoke test of the
+# *built* packages on each, then the packaging checks (packed tarballs,
 # README examples, publish dry runs). Ends with one line: "N passed, M failed".
 # Expects `scripts/setup.sh` to have run (install + build).
 set -uo pipefail
@@ -11,12 +12,26 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 BIN="$ROOT/node_modules/.bin"
 VITEST="$ROOT/node_modules/vitest/vitest.mjs"
 NODE24=(npx -y -p node@24 -- node)
-ONLY="${SWITCHBOARD_RUNTIMES:-node20 node24 bun deno}"
+ONLY="${SWITCHBOARD_RUNTIMES:-node20 node24 bun bun-native deno}"
+# The suites the native transport (Bun.serve + Bun's fetch) serves, run again on it in bun-native:
+# everything in runtime-tests but the WebSocket, workers and upstream-connection-reuse cases
+# (native refuses WebSocket and workers configs; Bun's fetch keeps its own connection pool).
+NATIVE_SUITES=(
+  runtime-tests/test/hostile-clients.test.ts runtime-tests/test/framing-cli.test.ts
+  runtime-tests/test/startup-cli.test.ts runtime-tests/test/bad-configs.test.ts
+  runtime-tests/test/discovery-cli.test.ts runtime-tests/test/plugins-cli.test.ts
+  runtime-tests/test/seed004-cli.test.ts runtime-tests/test/rate-limit-fleet.test.ts
+  runtime-tests/test/docs-browser.test.ts runtime-tests/test/dashboard-browser.test.ts
+)
 
+# run_vitest NAME COMMAND... [-- TEST FILES...]
 run_vitest() {
   local name=$1; shift
+  local cmd=() files=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmd+=("$1"); shift; done
+  [ $# -gt 0 ] && shift && files=("$@")
   echo "::group:: vitest on $name"
-  "$@" run --reporter=default --reporter=json --outputFile.json="$OUT/vitest-$name.json" 2>&1 | tee "$OUT/vitest-$name.log" | tail -n 40
+  "${cmd[@]}" run --reporter=default --reporter=json --outputFile.json="$OUT/vitest-$name.json" "${files[@]}" 2>&1 | tee "$OUT/vitest-$name.log" | tail -n 40
   echo "::endgroup::"
 }
 
@@ -48,6 +63,9 @@ for rt in $ONLY; do
     bun)
       run_vitest bun "$BIN/bun" --bun "$VITEST"
       run_smoke bun "$BIN/bun" "$OUT/smoke/smoke.mjs" ;;
+    bun-native)
+      run_vitest bun-native env SWITCHBOARD_TRANSPORT=native "$BIN/bun" --bun "$VITEST" -- "${NATIVE_SUITES[@]}"
+      run_smoke bun-native env SWITCHBOARD_TRANSPORT=native "$BIN/bun" "$OUT/smoke/smoke.mjs" ;;
     deno)
       run_vitest deno "$BIN/deno" run -A "$VITEST"
       run_smoke deno "$BIN/deno" run -A "$OUT/smoke/smoke.mjs" ;;

@@ -59,6 +59,19 @@ const RSS_GROWTH_BOUND_MIB = 250
  */
 const FD_MARGIN = 8
 
+/**
+ * `SWITCHBOARD_TRANSPORT=native` (Bun): the same storm on `Bun.serve`, without step e), since
+ * WebSocket tunnels run on node:http only and a config with one is refused there.
+ */
+const NATIVE = process.env.SWITCHBOARD_TRANSPORT === 'native'
+/**
+ * How long a half head left hanging may stay open. Node closes it after headersTimeout (checked
+ * every 500 ms here; 4 s on top, since it runs beside the whole storm on 2 loaded cores). Bun.serve
+ * has no head timeout to set: it closes an incomplete head after its own ~10 s (measured 12 s on
+ * Bun 1.4.5, for a silent head and for one trickling a byte a second alike).
+ */
+const HALF_HEAD_WAIT_MS = NATIVE && RUNTIME === 'bun' ? 16_000 : HEADERS_TIMEOUT_MS + 4 * MARGIN_MS
+
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
   while (cleanup.length) await cleanup.pop()!().catch(() => {})
@@ -74,7 +87,7 @@ describe(`hostile clients against the built gateway CLI on ${RUNTIME}`, () => {
       ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
     })
     cleanup.push(async () => wss.close())
-    const gw = await gateway(configYaml(app.port, wsServer.port))
+    const gw = await gateway(configYaml(app.port, NATIVE ? undefined : wsServer.port))
 
     // fd baseline: the gateway idle after one request (connection: close, so no client keep-alive).
     expect(await get(gw.port, '/small')).toEqual({ status: 200, bytes: 5 })
@@ -123,7 +136,8 @@ describe(`hostile clients against the built gateway CLI on ${RUNTIME}`, () => {
     const rssBeforeWsKiB = gw.memory().rssKiB
     let rssPeakWsKiB = rssBeforeWsKiB
     const sampler = setInterval(() => (rssPeakWsKiB = Math.max(rssPeakWsKiB, gw.memory().rssKiB)), 25)
-    const wsResult = await oversizedWebSocketFrame(gw.port).finally(() => clearInterval(sampler))
+    const wsResult = NATIVE ? undefined : await oversizedWebSocketFrame(gw.port).finally(() => clearInterval(sampler))
+    clearInterval(sampler)
     rssPeakWsKiB = Math.max(rssPeakWsKiB, gw.memory().rssKiB)
     const stalled = Promise.all(Array.from({ length: STALLED_UPLOADS }, () => stalledUpload(gw.port)))
     const tiny = tinyChunkUpload(gw.port)
@@ -134,9 +148,11 @@ describe(`hostile clients against the built gateway CLI on ${RUNTIME}`, () => {
     for (const r of stalledResults) expect({ status: r.status, closed: r.closed }).toEqual({ status: 408, closed: true })
 
     // e) the 1 GiB frame is refused from its header: close 1009 (or the socket simply closed), quickly.
-    expect(wsResult.upgraded).toBe(true)
-    expect(wsResult.closed).toBe(true)
-    if (wsResult.closeCode !== undefined) expect(wsResult.closeCode).toBe(1009)
+    if (wsResult) {
+      expect(wsResult.upgraded).toBe(true)
+      expect(wsResult.closed).toBe(true)
+      if (wsResult.closeCode !== undefined) expect(wsResult.closeCode).toBe(1009)
+    }
     // A gateway that read the payload into memory would have grown by it.
     expect((rssPeakWsKiB - rssBeforeWsKiB) * 1024).toBeLessThan(WS_PAYLOAD_BYTES)
 
@@ -146,7 +162,9 @@ describe(`hostile clients against the built gateway CLI on ${RUNTIME}`, () => {
     // d) garbage gets a 400 (or just a close); a half head left hanging is closed by headersTimeout;
     // no abort produced anything but a close.
     expect(abortResults.rounds).toBeGreaterThan(0)
-    for (const r of abortResults.garbage) expect({ status: [0, 400].includes(r.status) ? 'ok' : r.status, closed: r.closed }).toEqual({ status: 'ok', closed: true })
+    // Bun's own parser answers a request line whose version is not HTTP/1.x with 505, before the gateway sees it.
+    const refusals = NATIVE && RUNTIME === 'bun' ? [0, 400, 505] : [0, 400]
+    for (const r of abortResults.garbage) expect({ status: refusals.includes(r.status) ? 'ok' : r.status, closed: r.closed }).toEqual({ status: 'ok', closed: true })
     for (const r of abortResults.slowloris) expect({ status: [0, 408].includes(r.status) ? 'ok' : r.status, closed: r.closed }).toEqual({ status: 'ok', closed: true })
 
     // b) Saturation is expected: 150 hogs want 64 connections, and none frees up before sendTimeout
@@ -211,7 +229,14 @@ describe(`hostile clients against the built gateway CLI on ${RUNTIME}`, () => {
 // ---------------------------------------------------------------------------------------------
 // Upstreams and the gateway
 
-function configYaml(appPort: number, wsPort: number): string {
+function configYaml(appPort: number, wsPort: number | undefined): string {
+  const ws =
+    wsPort === undefined
+      ? { upstream: '', route: '' }
+      : {
+          upstream: `  ws:\n    targets: [http://127.0.0.1:${wsPort}]\n`,
+          route: `  - name: ws\n    match: { path: /ws }\n    upstream: ws\n    websocket: { idleTimeout: 1m }\n`,
+        }
   return `server:
   host: 127.0.0.1
   port: 8080
@@ -227,14 +252,8 @@ upstreams:
     retries: 0
     pool: { connections: ${POOL_CONNECTIONS}, queueTimeout: ${QUEUE_TIMEOUT_MS}ms }
     timeouts: { connect: 2s, response: ${RESPONSE_TIMEOUT_MS}ms, idle: 10s }
-  ws:
-    targets: [http://127.0.0.1:${wsPort}]
-routes:
-  - name: ws
-    match: { path: /ws }
-    upstream: ws
-    websocket: { idleTimeout: 1m }
-  - name: app
+${ws.upstream}routes:
+${ws.route}  - name: app
     match: { path: /* }
     upstream: app
 `
@@ -442,10 +461,9 @@ async function abortStorm(port: number, until: number): Promise<{ rounds: number
       // garbage
       rawExchange(port, Buffer.concat([randomBytes(64), Buffer.from('\r\n\r\n')]), 2 * MARGIN_MS).then((r) => void garbage.push(r)),
       rawExchange(port, 'NOT HTTP AT ALL\r\n\r\n', 2 * MARGIN_MS).then((r) => void garbage.push(r)),
-      // half a head, then silence: headersTimeout must close it (Node checks it every 500 ms here;
-      // the bound leaves 4 s on top, since this runs beside the whole storm on 2 loaded cores)
+      // half a head, then silence: it must be closed within HALF_HEAD_WAIT_MS
       rounds % 5 === 1
-        ? rawExchange(port, 'GET /small HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n', HEADERS_TIMEOUT_MS + 4 * MARGIN_MS).then((r) => void slowloris.push(r))
+        ? rawExchange(port, 'GET /small HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n', HALF_HEAD_WAIT_MS).then((r) => void slowloris.push(r))
         : undefined,
     ])
     await sleep(100)

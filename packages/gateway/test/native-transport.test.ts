@@ -1,9 +1,9 @@
-import { connect } from 'node:net'
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { request as httpRequest } from 'node:http'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { parseConfig, resolveTransport } from '../src/index.ts'
-import { RUNTIME } from '../src/transport/select.ts'
+import { nativeCaveats, RUNTIME } from '../src/transport/select.ts'
 import { bodyOf, rawRequest, simpleConfig, statusOf, useFixtures } from './helpers.ts'
 
 const { cleanup, upstream, gateway } = useFixtures()
@@ -29,6 +29,15 @@ describe('server.transport: choosing a transport', () => {
     if (RUNTIME === 'bun') expect(resolveTransport('auto', plain, 'native').transport).toBe('native')
     if (RUNTIME === 'deno') expect(() => resolveTransport('native', plain, undefined)).toThrow(/server\.transport: native is not available on Deno yet/)
     expect(resolveTransport('auto', plain, 'node').transport).toBe('node')
+  })
+
+  it.skipIf(RUNTIME !== 'bun')('warns about the settings Bun.serve decides itself, and only those', () => {
+    expect(nativeCaveats(parseConfig(simpleConfig(['http://127.0.0.1:1'])))).toEqual([])
+    const strict = parseConfig(simpleConfig(['http://127.0.0.1:1'], { server: { limits: { headersTimeout: '2s', maxHeaderBytes: '64kb' } } }))
+    const caveats = nativeCaveats(strict)
+    expect(caveats).toHaveLength(2)
+    expect(caveats[0]).toMatch(/^server\.limits\.maxHeaderBytes: /)
+    expect(caveats[1]).toMatch(/^server\.limits\.headersTimeout: .*~10 s/)
   })
 })
 
@@ -245,6 +254,23 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     // The only pool slot was given back.
     const again = await fetch(`${gw.url}/big`)
     expect(Buffer.from(await again.arrayBuffer()).equals(big)).toBe(true)
+  })
+
+  // Bun's fetch relays any three-digit status, which no Response can carry.
+  it('an upstream status outside 200–599 is a 502, and its pool slot comes back', async () => {
+    const weird = createNetServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () => s.end('HTTP/1.1 600 Weird\r\ncontent-length: 2\r\n\r\nno'))
+    })
+    await new Promise<void>((r) => weird.listen(0, '127.0.0.1', r))
+    cleanup.push(() => new Promise<void>((r) => weird.close(() => r())))
+    const url = `http://127.0.0.1:${(weird.address() as AddressInfo).port}`
+    const gw = await gateway(native([url], { upstream: { retries: 0, pool: { connections: 1, queueTimeout: '200ms' } } }))
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${gw.url}/weird`)
+      expect(res.status).toBe(502)
+      expect((await res.json()).error.code).toBe('ERR_BAD_GATEWAY')
+    }
   })
 
   // server.pipeBodies: Bun moves a large declared body itself. The exchange ends at the head (the

@@ -238,12 +238,8 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
     }
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        this.#cut = (error) => {
-          try {
-            controller.error(error)
-          } catch {
-            // Already closed.
-          }
+        this.#cut = () => {
+          cutStream(controller)
           void iterator.return?.()
           end()
         }
@@ -260,7 +256,7 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
           controller.enqueue(next.value)
         } catch (err) {
           // A body that fails mid-way must show as truncated, never as a clean end.
-          controller.error(err)
+          cutStream(controller)
           end()
         }
       },
@@ -357,6 +353,12 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       throw toUpstreamError(uploadError ?? abort.signal.reason ?? err, abort.signal.aborted ? abort.signal.reason : undefined)
     }
     const status = upstream.status
+    // Bun's fetch relays any three digits; a Response cannot carry them (RangeError): the node rule, 502.
+    if (!relayable(status)) {
+      abort.abort(new Error('unusable upstream status'))
+      cleanup()
+      throw new BadGatewayError({ message: `Upstream sent status ${status}` })
+    }
     const headers = cleanResponseHeaders(headerRecord(upstream.headers), options.via ?? DEFAULT_VIA, options.responseHeaders)
     if (options.shouldRetry && !this.#gone) {
       let retry = false
@@ -441,11 +443,7 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
           void reader.cancel(error).catch(noop)
           tap?.onAbort(error ?? new Error(reason))
           // With the head out, only a cut connection tells the client the body is incomplete.
-          try {
-            client.error(error ?? new Error(reason))
-          } catch {
-            // The client stream is already closed.
-          }
+          cutStream(client)
         } else tap?.onEnd()
         this.#finish()
         const result: ForwardResult = { status, bytesSent, aborted }
@@ -573,6 +571,11 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
       done()
       throw toUpstreamError(err, abort.signal.aborted ? abort.signal.reason : undefined)
     }
+    if (!relayable(res.status)) {
+      abort.abort(new Error('unusable upstream status'))
+      done()
+      throw new BadGatewayError({ message: `Upstream sent status ${res.status}` })
+    }
     const headers = cleanResponseHeaders(headerRecord(res.headers), options.via ?? DEFAULT_VIA, undefined)
     const source = res.body
     const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
@@ -628,7 +631,7 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
     if (this.#cut) return this.#cut(new Error('response aborted'))
     if (!this.#delivered) {
       // No head yet: a body that fails at once makes the runtime drop the connection.
-      this.#hand(502, {}, new ReadableStream({ pull: (c) => c.error(new Error('response aborted')) }))
+      this.#hand(502, {}, new ReadableStream({ pull: (c) => cutStream(c) }))
     }
     this.#finish()
   }
@@ -880,6 +883,24 @@ const GATES = new WeakMap<UpstreamPool, Gate>()
 export function nativeSaturated(pool: UpstreamPool): boolean {
   const gate = GATES.get(pool)
   return gate !== undefined && gate.active >= gate.limit
+}
+
+/**
+ * Errors a response body stream handed to the runtime, which cuts the connection (no clean end).
+ * Without a reason: Bun prints any reason it is given, with its stack, to stderr, and why the body
+ * was cut is the gateway's to log. Once the stream is closed there is nothing left to cut.
+ */
+function cutStream(controller: ReadableStreamDefaultController<Uint8Array>): void {
+  try {
+    controller.error()
+  } catch {
+    // Already closed.
+  }
+}
+
+/** A final status a `Response` can carry (the runtime's fetch has dealt with 1xx itself). */
+function relayable(status: number): boolean {
+  return status >= 200 && status <= 599
 }
 
 /** Lowercase header record of a Web `Headers` (`set-cookie` kept as a list). */

@@ -12,10 +12,12 @@ export interface TransportChoice {
 }
 
 /**
- * Runtimes where `auto` picks the native transport. Empty for now: `Bun.serve` never times out a
- * request head that stops half-way (slowloris) and rewrites the request target (dot segments,
- * `\`) before the gateway sees it; `Deno.serve` drops the client's `Host` on the way upstream (its
- * `fetch` ignores it) and does not say the HTTP version. Both run when asked for explicitly.
+ * Runtimes where `auto` picks the native transport. Empty for now: `Bun.serve` closes an incomplete
+ * request head only after its own fixed ~10 s (`headersTimeout` cannot be set), answers malformed
+ * heads itself (not the gateway's JSON 400 with the connection closed) and rewrites the request
+ * target (dot segments, `\`) before the gateway sees it; `Deno.serve` drops the client's `Host` on
+ * the way upstream (its `fetch` ignores it) and does not say the HTTP version. Bun runs native when
+ * asked for explicitly.
  */
 export const NATIVE_BY_DEFAULT: ReadonlySet<'bun' | 'deno'> = new Set()
 
@@ -65,14 +67,18 @@ export function nativeBlocker(config: GatewayConfig): string | undefined {
 }
 
 /**
- * Settings the native transport serves more strictly than configured (a warning at start, not a refusal):
- * Bun's parser caps the request head at 16 KiB (only its `--max-http-header-size` flag changes that).
+ * Settings the native transport serves otherwise than configured (a warning at start, not a refusal):
+ * Bun's parser caps the request head at 16 KiB (only its `--max-http-header-size` flag changes that)
+ * and times a head out after its own ~10 s.
  * @example nativeCaveats(config) // ['server.limits.maxHeaderBytes: …']
  */
 export function nativeCaveats(config: GatewayConfig): string[] {
   const out: string[] = []
   if (RUNTIME === 'bun' && config.server.limits.maxHeaderBytes > 16 * 1024) {
     out.push('server.limits.maxHeaderBytes: Bun.serve refuses heads over 16 KiB with 431 (bun --max-http-header-size raises it)')
+  }
+  if (RUNTIME === 'bun' && config.server.limits.headersTimeoutMs !== 10_000) {
+    out.push('server.limits.headersTimeout: Bun.serve closes a head that is not complete after its own ~10 s (12 s measured), whatever this says')
   }
   if (RUNTIME === 'deno') {
     for (const [name, upstream] of Object.entries(config.upstreams)) {
