@@ -24,11 +24,11 @@ NATIVE_SUITES=(
   runtime-tests/test/docs-browser.test.ts runtime-tests/test/dashboard-browser.test.ts
 )
 
-# run_vitest NAME COMMAND... [-- TEST FILES...]
+# run_vitest NAME COMMAND... [::files TEST FILES...] (not `--`: the node@24 command contains one)
 run_vitest() {
   local name=$1; shift
   local cmd=() files=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmd+=("$1"); shift; done
+  while [ $# -gt 0 ] && [ "$1" != "::files" ]; do cmd+=("$1"); shift; done
   [ $# -gt 0 ] && shift && files=("$@")
   echo "::group:: vitest on $name"
   "${cmd[@]}" run --reporter=default --reporter=json --outputFile.json="$OUT/vitest-$name.json" "${files[@]}" 2>&1 | tee "$OUT/vitest-$name.log" | tail -n 40
@@ -64,7 +64,7 @@ for rt in $ONLY; do
       run_vitest bun "$BIN/bun" --bun "$VITEST"
       run_smoke bun "$BIN/bun" "$OUT/smoke/smoke.mjs" ;;
     bun-native)
-      run_vitest bun-native env SWITCHBOARD_TRANSPORT=native "$BIN/bun" --bun "$VITEST" -- "${NATIVE_SUITES[@]}"
+      run_vitest bun-native env SWITCHBOARD_TRANSPORT=native "$BIN/bun" --bun "$VITEST" ::files "${NATIVE_SUITES[@]}"
       run_smoke bun-native env SWITCHBOARD_TRANSPORT=native "$BIN/bun" "$OUT/smoke/smoke.mjs" ;;
     deno)
       run_vitest deno "$BIN/deno" run -A "$VITEST"
