@@ -274,7 +274,8 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
   })
 
   // server.pipeBodies: Bun moves a large declared body itself. The exchange ends at the head (the
-  // slot is back at once); Bun's own inactivity timer, on a 4 s tick, cuts a body that stalls.
+  // slot is back at once); Bun's per-request deadline, on a 4 s tick, cuts a body that stalls:
+  // max(idle, send) plus the body at PIPE_MIN_RATE, here 1 s + 192 KiB / 64 KiB/s = 4 s.
   it('server.pipeBodies: a large body is piped intact, its slot is back at the head, and one that stalls is cut by the runtime', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024)
     for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 253
@@ -284,8 +285,8 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
       if (req.url === '/big') return void res.end(big)
       if (req.url === '/small') return void res.end('small')
       res.on('close', upstreamClosed.fire)
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.length) })
-      res.write(big.subarray(0, 256 * 1024), stallSent.fire)
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(192 * 1024) })
+      res.write(big.subarray(0, 64 * 1024), stallSent.fire)
       // Then nothing, ever.
     })
     const gw = await gateway(
@@ -313,9 +314,52 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     // Nothing moves for longer than the 1 s timeout: Bun cuts the client and cancels the upstream body.
     await upstreamClosed.promise
     await clientClosed
-    expect(received).toBeLessThan(big.length)
+    expect(received).toBeLessThan(192 * 1024)
     expect((await fetch(`${gw.url}/small`)).status).toBe(200)
   }, 20_000)
+
+  // Bun's per-request timer is a deadline, not an inactivity timer: bytes going out do not reset it.
+  it('server.pipeBodies: a body that keeps moving is not cut after the idle or send wait', async () => {
+    const chunk = Buffer.alloc(32 * 1024, 'm')
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(20 * chunk.length) })
+      let sent = 0
+      const tick = setInterval(() => {
+        res.write(chunk)
+        if (++sent === 20) {
+          clearInterval(tick)
+          res.end()
+        }
+      }, 250)
+      res.on('close', () => clearInterval(tick))
+    })
+    // 640 KiB over 5 s (128 KiB/s): past the 1 s waits, within 1 s + 640 KiB at 64 KiB/s.
+    const gw = await gateway(native([up.url], { server: { pipeBodies: true, limits: { sendTimeout: '1s' } }, upstream: { timeouts: { idle: '1s' } } }))
+    const res = await fetch(`${gw.url}/slow`)
+    expect(Buffer.from(await res.arrayBuffer()).length).toBe(20 * chunk.length)
+  }, 20_000)
+
+  it('server.pipeBodies: a body too long for Bun\'s timer at the minimum rate streams through the gateway (its slot held)', async () => {
+    const stallSent = signal()
+    const up = await upstream((req, res) => {
+      if (req.url === '/small') return void res.end('small')
+      // 64 MiB at 64 KiB/s is 1,024 s, past the 255 s Bun's timer takes.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(64 * 1024 * 1024) })
+      res.write(Buffer.alloc(64 * 1024, 'h'), stallSent.fire)
+    })
+    const gw = await gateway(native([up.url], { server: { pipeBodies: true }, upstream: { retries: 0, pool: { connections: 1, queueTimeout: '200ms' } } }))
+    const s = connect(gw.port, '127.0.0.1')
+    s.on('error', () => {})
+    let received = 0
+    s.on('data', (d: Buffer) => (received += d.length))
+    cleanup.push(async () => void s.destroy())
+    s.write('GET /huge HTTP/1.1\r\nHost: a\r\n\r\n')
+    await stallSent.promise
+    while (received === 0) await new Promise((r) => setTimeout(r, 10))
+    const other = await fetch(`${gw.url}/small`)
+    expect(other.status).toBe(503)
+    expect((await other.json()).error.code).toBe('ERR_UPSTREAM_POOL_SATURATED')
+  })
 
   it('server.pipeBodies: an upstream that cuts a piped body short cuts the client too, never a clean end', async () => {
     const up = await upstream((_req, res) => {

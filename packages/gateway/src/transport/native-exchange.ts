@@ -405,14 +405,14 @@ export class NativeExchange extends LayerEdits implements GatewayExchange, Excha
     const declared = headers['transfer-encoding'] === undefined ? Number(headers['content-length']) : Number.NaN
     if (declared >= 0 && declared <= SMALL_BODY_BYTES) return this.#forwardSmall(upstream, status, headers, tap, options, cleanup, abort)
     const pipe = this.#init.pipe
-    if (pipe !== undefined && tap === undefined && declared > SMALL_BODY_BYTES) {
-      // `server.pipeBodies`: the runtime moves the bytes itself (JavaScript never sees them) and
-      // times the connection on its own clock: no byte either way for the longer of the two waits
-      // cuts it, and cancels the upstream body. There is no end-of-body event, so the exchange
-      // (pool slot, stats, log) ends here, with the declared length counted as sent.
-      const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
-      const sendMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
-      pipe(Math.min(255, Math.max(1, Math.ceil(Math.max(idleMs, sendMs) / 1000))))
+    const pipeSeconds = pipe !== undefined && tap === undefined && declared > SMALL_BODY_BYTES ? pipeDeadlineSeconds(declared, options) : undefined
+    if (pipe !== undefined && pipeSeconds !== undefined) {
+      // `server.pipeBodies`: the runtime moves the bytes itself (JavaScript never sees them). Its
+      // per-request timer is a deadline (bytes going out do not reset it), so the body gets the
+      // longer of the two waits plus its length at PIPE_MIN_RATE; when it is cut, the upstream
+      // body is cancelled. There is no end-of-body event, so the exchange (pool slot, stats, log)
+      // ends here, with the declared length counted as sent.
+      pipe(pipeSeconds)
       this.#bytesOut += declared
       this.#hand(status, headers, source, upstream.statusText)
       cleanup()
@@ -883,6 +883,22 @@ const GATES = new WeakMap<UpstreamPool, Gate>()
 export function nativeSaturated(pool: UpstreamPool): boolean {
   const gate = GATES.get(pool)
   return gate !== undefined && gate.active >= gate.limit
+}
+
+/** The slowest average rate a piped body may move at (bytes/s) before Bun's deadline cuts it. */
+export const PIPE_MIN_RATE = 64 * 1024
+/** Bun's per-request timer takes whole seconds up to this. */
+const PIPE_MAX_SECONDS = 255
+
+/**
+ * The deadline for piping a body of `declared` bytes, in whole seconds: the longer of the idle and
+ * send waits plus the body at {@link PIPE_MIN_RATE}. Undefined when that exceeds what Bun's timer
+ * takes: such a body streams through the gateway, under its own timers.
+ */
+function pipeDeadlineSeconds(declared: number, options: Pick<ExchangeForwardOptions, 'idleTimeoutMs' | 'sendTimeoutMs'>): number | undefined {
+  const waitMs = Math.max(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS)
+  const seconds = Math.ceil((waitMs + (declared / PIPE_MIN_RATE) * 1000) / 1000)
+  return seconds <= PIPE_MAX_SECONDS ? seconds : undefined
 }
 
 /**
