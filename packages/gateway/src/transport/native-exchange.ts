@@ -69,7 +69,8 @@ export interface NativeRequestInit {
   readonly closeAfter: boolean
   /**
    * Set when large bodies may be piped by the runtime (`server.pipeBodies`, Bun): sets the
-   * runtime's own inactivity timeout of this request, in whole seconds.
+   * runtime's own deadline for this request, in whole seconds from now (bytes going out do not
+   * reset it).
    */
   readonly pipe?: (timeoutSeconds: number) => void
 }
@@ -886,7 +887,7 @@ export function nativeSaturated(pool: UpstreamPool): boolean {
 }
 
 /** The slowest average rate a piped body may move at (bytes/s) before Bun's deadline cuts it. */
-export const PIPE_MIN_RATE = 64 * 1024
+const PIPE_MIN_RATE = 64 * 1024
 /** Bun's per-request timer takes whole seconds up to this. */
 const PIPE_MAX_SECONDS = 255
 
