@@ -17,6 +17,36 @@ function signal(): { promise: Promise<void>; fire: () => void } {
   return { promise, fire }
 }
 
+/** A raw GET on its own connection: what arrived so far, once the first byte came, and the close. */
+function rawGet(port: number, path: string): { bytes: () => Buffer; firstByte: Promise<void>; closed: Promise<void> } {
+  const s = connect(port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  const first = signal()
+  const closed = new Promise<void>((resolve) => s.on('close', () => resolve()))
+  s.on('error', () => {})
+  s.on('data', (d: Buffer) => {
+    chunks.push(d)
+    first.fire()
+  })
+  cleanup.push(async () => void s.destroy())
+  s.write(`GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`)
+  return { bytes: () => Buffer.concat(chunks), firstByte: first.promise, closed }
+}
+
+/** Answers with `count` copies of `chunk`, one every `everyMs`, under a Content-Length for all of them. */
+function paced(res: import('node:http').ServerResponse, chunk: Buffer, count: number, everyMs: number): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(count * chunk.length) })
+  let sent = 0
+  const tick = setInterval(() => {
+    res.write(chunk)
+    if (++sent === count) {
+      clearInterval(tick)
+      res.end()
+    }
+  }, everyMs)
+  res.on('close', () => clearInterval(tick))
+}
+
 describe('server.transport: choosing a transport', () => {
   it('auto is node:http; native refuses a config it cannot serve, naming the key', () => {
     const ws = parseConfig({ ...simpleConfig(['http://127.0.0.1:1'], { route: { websocket: { maxMessageSize: '1kb' } } }) })
@@ -298,41 +328,24 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
     // (Bun frames a streamed body chunked whatever Content-Length says: oven-sh/bun#10507.)
     const whole = await fetch(`${gw.url}/big`)
     expect(Buffer.from(await whole.arrayBuffer()).equals(big)).toBe(true)
-    const s = connect(gw.port, '127.0.0.1')
-    let received = 0
-    const clientClosed = new Promise<void>((resolve) => s.on('close', () => resolve()))
-    s.on('error', () => {})
-    s.on('data', (d: Buffer) => (received += d.length))
-    cleanup.push(async () => void s.destroy())
-    s.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n')
+    const stalled = rawGet(gw.port, '/stall')
     await stallSent.promise
-    while (received === 0) await new Promise((r) => setTimeout(r, 10))
+    await stalled.firstByte
     // With the body still in flight the only pool slot is free: on the gateway's own body path this would be 503 (saturated).
     const other = await fetch(`${gw.url}/small`)
     expect(other.status).toBe(200)
     expect(await other.text()).toBe('small')
     // Nothing moves for longer than the 1 s timeout: Bun cuts the client and cancels the upstream body.
     await upstreamClosed.promise
-    await clientClosed
-    expect(received).toBeLessThan(192 * 1024)
+    await stalled.closed
+    expect(stalled.bytes().length).toBeLessThan(192 * 1024)
     expect((await fetch(`${gw.url}/small`)).status).toBe(200)
   }, 20_000)
 
   // Bun's per-request timer is a deadline, not an inactivity timer: bytes going out do not reset it.
   it('server.pipeBodies: a body that keeps moving is not cut after the idle or send wait', async () => {
     const chunk = Buffer.alloc(32 * 1024, 'm')
-    const up = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(20 * chunk.length) })
-      let sent = 0
-      const tick = setInterval(() => {
-        res.write(chunk)
-        if (++sent === 20) {
-          clearInterval(tick)
-          res.end()
-        }
-      }, 250)
-      res.on('close', () => clearInterval(tick))
-    })
+    const up = await upstream((_req, res) => paced(res, chunk, 20, 250))
     // 640 KiB over 5 s (128 KiB/s): past the 1 s waits, within 1 s + 640 KiB at 64 KiB/s.
     const gw = await gateway(native([up.url], { server: { pipeBodies: true, limits: { sendTimeout: '1s' } }, upstream: { timeouts: { idle: '1s' } } }))
     const res = await fetch(`${gw.url}/slow`)
@@ -348,14 +361,9 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
       res.write(Buffer.alloc(64 * 1024, 'h'), stallSent.fire)
     })
     const gw = await gateway(native([up.url], { server: { pipeBodies: true }, upstream: { retries: 0, pool: { connections: 1, queueTimeout: '200ms' } } }))
-    const s = connect(gw.port, '127.0.0.1')
-    s.on('error', () => {})
-    let received = 0
-    s.on('data', (d: Buffer) => (received += d.length))
-    cleanup.push(async () => void s.destroy())
-    s.write('GET /huge HTTP/1.1\r\nHost: a\r\n\r\n')
+    const huge = rawGet(gw.port, '/huge')
     await stallSent.promise
-    while (received === 0) await new Promise((r) => setTimeout(r, 10))
+    await huge.firstByte
     const other = await fetch(`${gw.url}/small`)
     expect(other.status).toBe(503)
     expect((await other.json()).error.code).toBe('ERR_UPSTREAM_POOL_SATURATED')
@@ -367,34 +375,18 @@ describe.skipIf(RUNTIME !== 'bun')('native transport (Bun.serve / Deno.serve)', 
       res.write(Buffer.alloc(256 * 1024, 'c'), () => setTimeout(() => res.socket?.destroy(), 50))
     })
     const gw = await gateway(native([up.url], { server: { pipeBodies: true }, upstream: { retries: 0 } }))
-    const s = connect(gw.port, '127.0.0.1')
-    const chunks: Buffer[] = []
-    s.on('error', () => {})
-    s.on('data', (d: Buffer) => chunks.push(d))
-    cleanup.push(async () => void s.destroy())
-    s.write('GET /cut HTTP/1.1\r\nHost: a\r\n\r\n')
-    await new Promise<void>((resolve) => s.on('close', () => resolve()))
-    const text = Buffer.concat(chunks).toString('latin1')
+    const cut = rawGet(gw.port, '/cut')
+    await cut.closed
+    const text = cut.bytes().toString('latin1')
     expect(statusOf(text)).toBe(200)
     // Bun frames it chunked (oven-sh/bun#10507): a truncated body must not end in the last chunk.
     expect(text.endsWith('0\r\n\r\n')).toBe(false)
-    expect(Buffer.concat(chunks).length).toBeLessThan(4 * 1024 * 1024)
+    expect(cut.bytes().length).toBeLessThan(4 * 1024 * 1024)
   })
 
   it('server.pipeBodies: shutdown waits for a piped body still being sent', async () => {
     const chunk = Buffer.alloc(256 * 1024, 'd')
-    const up = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(12 * chunk.length) })
-      let sent = 0
-      const tick = setInterval(() => {
-        res.write(chunk)
-        if (++sent === 12) {
-          clearInterval(tick)
-          res.end()
-        }
-      }, 40)
-      res.on('close', () => clearInterval(tick))
-    })
+    const up = await upstream((_req, res) => paced(res, chunk, 12, 40))
     const gw = await gateway(native([up.url], { server: { pipeBodies: true, shutdownTimeout: '10s' } }))
     const res = await fetch(`${gw.url}/download`)
     expect(res.status).toBe(200)
