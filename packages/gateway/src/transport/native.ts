@@ -91,20 +91,23 @@ export function createNativeTransport(server0: ServerConfig, limits: () => Serve
 
   function serve(req: Request, peer: string, port: number | undefined, pipe?: (timeoutSeconds: number) => void): Response | Promise<Response> {
     const l = limits()
-    const refused = check(req, l)
-    if (refused) return errorResponse(refused)
     const url = req.url
+    // One pass over the fields: the record and flat list the exchange keeps, and the head's size.
+    const headers: HeaderRecord = {}
+    const rawHeaders: string[] = []
+    let bytes = req.method.length + url.length + 12
+    req.headers.forEach((value, name) => {
+      headers[name] = value
+      rawHeaders.push(name, value)
+      bytes += name.length + value.length + 4
+    })
+    const refused = check(req.method, headers, rawHeaders, bytes, l)
+    if (refused) return errorResponse(refused)
     // The runtime hands over an absolute URL (absolute-form targets keep only their path here: we
     // never connect to the host they name).
     const slash = url.indexOf('/', url.indexOf('//') + 2)
     const parsed = parseTarget(slash === -1 ? '/' : url.slice(slash))
     if (typeof parsed === 'string') return errorResponse(new BadRequestError({ message: parsed }))
-    const headers: HeaderRecord = {}
-    const rawHeaders: string[] = []
-    req.headers.forEach((value, name) => {
-      headers[name] = value
-      rawHeaders.push(name, value)
-    })
     const ex = new NativeExchange({
       request: req,
       target: parsed.target,
@@ -201,36 +204,30 @@ export function createNativeTransport(server0: ServerConfig, limits: () => Serve
 /**
  * The checks a strict HTTP/1.1 parser makes that Bun's or Deno's does not (measured: both merge
  * duplicate fields, Bun passes duplicate identical Content-Length and CONNECT, Deno passes a
- * missing Host and `Transfer-Encoding: gzip, chunked`), plus the gateway's own head rules.
+ * missing Host and `Transfer-Encoding: gzip, chunked`), plus the gateway's own head rules, on the
+ * request's fields as the runtime hands them over (one value per name) and the head's size.
  */
-function check(req: Request, l: ServerConfig['limits']): GatewayError | undefined {
+function check(method: string, h: HeaderRecord, raw: string[], bytes: number, l: ServerConfig['limits']): GatewayError | undefined {
   // RFC 9110 §9.3.6: a reverse proxy has no business tunnelling CONNECT.
-  if (req.method === 'CONNECT') return new MethodNotAllowedError()
-  const h = req.headers
-  const cl = h.get('content-length')
+  if (method === 'CONNECT') return new MethodNotAllowedError()
+  const cl = h['content-length'] as string | undefined
   // RFC 9112 §6.3: several Content-Length values (merged by the runtime as "5, 5") are refused.
-  if (cl !== null && !/^[0-9]+$/.test(cl)) return new BadRequestError({ message: 'Invalid or repeated Content-Length' })
-  const te = h.get('transfer-encoding')
-  if (te !== null) {
+  if (cl !== undefined && !/^[0-9]+$/.test(cl)) return new BadRequestError({ message: 'Invalid or repeated Content-Length' })
+  const te = h['transfer-encoding'] as string | undefined
+  if (te !== undefined) {
     // RFC 9112 §6.1: with both, the message is refused (a smuggling vector); chunked must come last.
-    if (cl !== null) return new BadRequestError({ message: 'Content-Length with Transfer-Encoding' })
+    if (cl !== undefined) return new BadRequestError({ message: 'Content-Length with Transfer-Encoding' })
     if (!/(?:^|,)\s*chunked\s*$/i.test(te)) return new BadRequestError({ message: 'Transfer-Encoding must end in chunked' })
   }
-  const expect = h.get('expect')
-  if (expect !== null && expect.toLowerCase() !== '100-continue') return new GatewayError(417, 'ERR_EXPECTATION_FAILED', 'Expectation failed')
-  if (h.get('upgrade')?.toLowerCase() === 'websocket') {
+  const expect = h.expect as string | undefined
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue') return new GatewayError(417, 'ERR_EXPECTATION_FAILED', 'Expectation failed')
+  if ((h.upgrade as string | undefined)?.toLowerCase() === 'websocket') {
     return new GatewayError(501, 'ERR_UPGRADE_UNSUPPORTED', 'WebSocket upgrades need server.transport: node')
   }
-  const raw: string[] = []
-  let bytes = req.method.length + req.url.length + 12
-  h.forEach((value, name) => {
-    raw.push(name, value)
-    bytes += name.length + value.length + 4
-  })
   // The runtime keeps one field per name: count what we see, and bound the whole head by size.
   if (bytes > l.maxHeaderBytes) return new HeadersTooLargeError()
   // The runtimes do not tell the HTTP version; a request without Host is refused as HTTP/1.1.
-  const refused = checkRequestHead({ rawHeaders: raw, headers: { 'transfer-encoding': te ?? undefined }, httpVersionMajor: 1, httpVersionMinor: 1 } as unknown as IncomingMessage, l.maxHeaderCount)
+  const refused = checkRequestHead({ rawHeaders: raw, headers: { 'transfer-encoding': te }, httpVersionMajor: 1, httpVersionMinor: 1 } as unknown as IncomingMessage, l.maxHeaderCount)
   if (refused) return refused[0] === 431 ? new HeadersTooLargeError({ message: refused[1] }) : new BadRequestError({ message: refused[1] })
   return undefined
 }
