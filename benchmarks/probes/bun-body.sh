@@ -10,11 +10,14 @@ bun="$here/../../node_modules/bun/bin/bun.exe" # the binary itself, so $! is the
 port=${PORT:-18092}
 if [ $# -gt 0 ]; then variants=("$@"); else variants=(floor passthrough pull0 pull1 whole); fi
 ticks=$(getconf CLK_TCK)
+# A leftover process on the port would be measured instead of the probe (and look fast).
+if ss -ltn | grep -q "127.0.0.1:$port "; then echo "port $port is already in use: stop what listens there first" >&2; exit 1; fi
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for v in "${variants[@]}"; do
     VARIANT=$v PORT=$port UPSTREAM=${UPSTREAM:?set UPSTREAM} taskset -c 1 "$bun" "$here/bun-body.mjs" > /dev/null 2>&1 &
     pid=$!
     for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/1mib" && break; sleep 0.1; done
+    kill -0 "$pid" 2> /dev/null || { echo "the probe exited at start (see: STEPS/VARIANT, the port)" >&2; exit 1; }
     taskset -c 0 wrk -t1 -c50 -d2s "http://127.0.0.1:$port/1mib" > /dev/null
     t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
     rps=$(taskset -c 0 wrk -t1 -c50 -d"${SECONDS_PER_RUN:-5}"s "http://127.0.0.1:$port/1mib" | awk '/Requests\/sec/ {print $2}')

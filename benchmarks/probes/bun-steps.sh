@@ -11,11 +11,14 @@ bun="$here/../../node_modules/bun/bin/bun.exe" # the binary itself, so $! is the
 port=${PORT:-18093}
 if [ $# -gt 0 ]; then sets=("$@"); else sets=("" ip signal timeout abort timer pairs buffer "ip,signal,timeout,abort,timer,pairs,buffer"); fi
 ticks=$(getconf CLK_TCK)
+# A leftover process on the port would be measured instead of the probe (and look fast).
+if ss -ltn | grep -q "127.0.0.1:$port "; then echo "port $port is already in use: stop what listens there first" >&2; exit 1; fi
 for round in $(seq 1 "${ROUNDS:-3}"); do
   for s in "${sets[@]}"; do
     STEPS=$s PORT=$port UPSTREAM=${UPSTREAM:?set UPSTREAM} taskset -c 1 "$bun" "$here/bun-steps.mjs" > /dev/null 2>&1 &
     pid=$!
     for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/small" && break; sleep 0.1; done
+    kill -0 "$pid" 2> /dev/null || { echo "the probe exited at start (see: STEPS/VARIANT, the port)" >&2; exit 1; }
     taskset -c 0 wrk -t1 -c50 -d"${WARMUP:-3}"s "http://127.0.0.1:$port/small" > /dev/null
     t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
     out=$(taskset -c 0 wrk -t1 -c50 -d"${SECONDS_PER_RUN:-3}"s "http://127.0.0.1:$port/small")
