@@ -3,7 +3,7 @@
 // lifecycle hook; each hook appends one line to the file named by $HOOK_LOG, so the test can check
 // what ran and in which order: startup, request/(error)/response per request, reload, shutdown.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -266,5 +266,35 @@ describe(`plugins through the built CLI on ${RUNTIME}`, () => {
     expect(err).toContain('valeu')
   }, 30_000)
 
-  it.skip('loads a plugin named by a package name') // out of scope for this job (brief): needs a package installed beside the config
+  it('loads a plugin named by its package name: an ESM-only package in node_modules beside the config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-plugin-'))
+    const file = join(dir, 'gateway.yaml')
+    // `exports` with only an `import` entry, as ESM-only packages ship: require.resolve cannot find it.
+    const pkg = join(dir, 'node_modules', '@acme', 'switchboard-test-hooks')
+    mkdirSync(join(pkg, 'dist'), { recursive: true })
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@acme/switchboard-test-hooks', type: 'module', exports: { '.': { import: './dist/index.js' } } }))
+    writeFileSync(join(pkg, 'dist', 'index.js'), PLUGIN)
+    // YAML: a scoped name starts with @, so it is quoted.
+    writeFileSync(file, configYaml({ a: 1, b: 2, dead: 3 }, 'v1').replace('./test-hooks.mjs', '"@acme/switchboard-test-hooks"'))
+    const check = async (config: string): Promise<{ code: number | null; out: string }> => {
+      const [cmd, args] = runtimeCommand(CLI, ['check', '--config', config])
+      const child = spawn(cmd, args, { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+      child.stderr!.on('data', (c: Buffer) => (out += c.toString()))
+      const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)))
+      return { code, out }
+    }
+    // The plugin's balancer and policy type are what make this config valid.
+    const good = await check(file)
+    expect(good.code, good.out).toBe(0)
+    expect(good.out).toContain(`${file}: ok (2 routes, 2 upstreams, 1 plugins)`)
+    // A package that is not installed: refused, naming the key and the package.
+    const missing = join(dir, 'missing.yaml')
+    writeFileSync(missing, configYaml({ a: 1, b: 2, dead: 3 }, 'v1').replace('./test-hooks.mjs', '"@acme/not-installed"'))
+    const bad = await check(missing)
+    expect(bad.code, bad.out).toBe(2)
+    expect(bad.out).toContain(`switchboard: invalid config: ${missing}: plugins[0]`)
+    expect(bad.out).toContain("package '@acme/not-installed' is not installed")
+  }, 30_000)
 })

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ConfigError } from '@switchboard/core'
@@ -7,6 +6,7 @@ import { importLegacyConfig, isLegacyConfig } from '@switchboard/discovery'
 import { GatewayRegistry, type GatewayPlugin } from '../registry.ts'
 import { loadEnv } from './env-file.ts'
 import { parseConfig, parseConfigText } from './index.ts'
+import { resolvePackage } from './resolve-package.ts'
 import { importSeed004Config, isSeed004Config } from './seed004.ts'
 import type { GatewayConfig, StoreConfig } from './types.ts'
 
@@ -127,7 +127,9 @@ async function loadPlugin(registry: GatewayRegistry, specifier: string, file: st
   const base = dirname(resolve(file))
   let url: string
   try {
-    const path = specifier.startsWith('.') || isAbsolute(specifier) ? resolve(base, specifier) : createRequire(resolve(base, 'noop.js')).resolve(specifier)
+    // A package name resolves as `import` would from the config's folder (its `exports` under the
+    // import conditions): an ESM-only package has no CommonJS entry for require.resolve to find.
+    const path = specifier.startsWith('.') || isAbsolute(specifier) ? resolve(base, specifier) : resolvePackage(specifier, base)
     // A fresh URL per load, so a reload picks up an edited plugin file (ESM caches by URL).
     url = `${pathToFileURL(path).href}?v=${++generation}`
   } catch (err) {
