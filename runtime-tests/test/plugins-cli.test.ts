@@ -178,6 +178,18 @@ function signal(child: ChildProcess, name: NodeJS.Signals): void {
   }
 }
 
+/** Runs `switchboard check --config file` on this runtime; resolves with its exit code and output. */
+async function checkConfig(file: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, args] = runtimeCommand(CLI, ['check', '--config', file])
+  const child = spawn(cmd, args, { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+  const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)))
+  return { code, stdout, stderr }
+}
+
 describe(`plugins through the built CLI on ${RUNTIME}`, () => {
   it('loads a plugin next to the config: balancer, policy type and every hook, in order', async () => {
     const a = await upstream('a')
@@ -239,12 +251,8 @@ describe(`plugins through the built CLI on ${RUNTIME}`, () => {
     const file = join(dir, 'gateway.yaml')
     writeFileSync(join(dir, 'test-hooks.mjs'), PLUGIN)
     writeFileSync(file, configYaml({ a: 1, b: 2, dead: 3 }, 'v1'))
-    const [cmd, args] = runtimeCommand(CLI, ['check', '--config', file])
-    const child = spawn(cmd, args, { env: { ...process.env, PORT: '0', HOOK_LOG: join(dir, 'hooks.log') }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()))
-    const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)))
+    const { code, stdout, stderr } = await checkConfig(file, { HOOK_LOG: join(dir, 'hooks.log') })
+    const out = stdout + stderr
     expect(code, out).toBe(0)
     expect(out).toContain(`${file}: ok (2 routes, 2 upstreams, 1 plugins)`)
     // check never starts the gateway, so no hook ran.
@@ -256,11 +264,7 @@ describe(`plugins through the built CLI on ${RUNTIME}`, () => {
     const file = join(dir, 'gateway.yaml')
     writeFileSync(join(dir, 'test-hooks.mjs'), PLUGIN)
     writeFileSync(file, configYaml({ a: 1, b: 2, dead: 3 }, 'v1').replace('    value: v1', '    valeu: v1'))
-    const [cmd, args] = runtimeCommand(CLI, ['check', '--config', file])
-    const child = spawn(cmd, args, { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let err = ''
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
-    const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)))
+    const { code, stderr: err } = await checkConfig(file)
     expect(code, err).toBe(2)
     expect(err).toContain(`switchboard: invalid config: ${file}: policies.stamp`)
     expect(err).toContain('valeu')
@@ -277,13 +281,8 @@ describe(`plugins through the built CLI on ${RUNTIME}`, () => {
     // YAML: a scoped name starts with @, so it is quoted.
     writeFileSync(file, configYaml({ a: 1, b: 2, dead: 3 }, 'v1').replace('./test-hooks.mjs', '"@acme/switchboard-test-hooks"'))
     const check = async (config: string): Promise<{ code: number | null; out: string }> => {
-      const [cmd, args] = runtimeCommand(CLI, ['check', '--config', config])
-      const child = spawn(cmd, args, { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
-      let out = ''
-      child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
-      child.stderr!.on('data', (c: Buffer) => (out += c.toString()))
-      const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)))
-      return { code, out }
+      const { code, stdout, stderr } = await checkConfig(config)
+      return { code, out: stdout + stderr }
     }
     // The plugin's balancer and policy type are what make this config valid.
     const good = await check(file)
