@@ -133,7 +133,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     clientIp: (req: import('node:http').IncomingMessage) => current.runtime.clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
     clientIpOf: (peer: string, forwardedFor: string | string[] | undefined) => current.runtime.clientIp(peer, forwardedFor),
     pipeBodies: () => current.runtime.config.server.pipeBodies,
-    async run(ex: GatewayExchange) {
+    // Not async: the pipeline's promise is the run's (one promise less per request).
+    run(ex: GatewayExchange): Promise<void> {
       const { runtime, pipeline } = current
       runtime.enter()
       const mark = observer.begin(ex)
@@ -141,7 +142,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         runtime.leave()
         observer.done(ex, mark)
       })
-      await pipeline(ex)
+      return pipeline(ex)
     },
   }
   const limitsNow = () => current.runtime.config.server.limits

@@ -178,4 +178,17 @@ describe('access logs and trace context', () => {
     await fetch(`${off.url}/d`)
     expect(up.requests.at(-1)!.headers.traceparent).toBeUndefined()
   })
+
+  it('gives every request its own trace and span ids, across refills of the random block', async () => {
+    const up = await upstream()
+    const gw = await gateway(simpleConfig([up.url]))
+    // 24 random bytes a request (trace id and span id); the block of 4,080 is drawn again after 170.
+    for (let i = 0; i < 400; i++) await fetch(`${gw.url}/r${i}`)
+    const ids = up.requests.slice(-400).map((r) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(r.headers.traceparent)))
+    expect(ids.every((m) => m !== null)).toBe(true)
+    const traces = new Set(ids.map((m) => m![1]))
+    const spans = new Set(ids.map((m) => m![2]))
+    expect(traces.size).toBe(400)
+    expect(spans.size).toBe(400)
+  })
 })

@@ -14,7 +14,7 @@ import { normalizePath } from '@switchboard/matcher'
 import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
-import type { GatewayExchange } from '../transport/exchange.ts'
+import type { GatewayExchange, UpstreamFetcher } from '../transport/exchange.ts'
 import type { NodeExchange } from '../transport/node-exchange.ts'
 import { nativeSaturated } from '../transport/native-exchange.ts'
 import { looseVariant, METHOD_OVERRIDE_HEADERS } from '../runtime/access.ts'
@@ -52,8 +52,11 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const { config } = runtime
   const limits = config.server.limits
   const onError = (error: unknown, ex: Exchange): Promise<void> => respondWithGatewayError(error, ex as GatewayExchange, ctx.logger)
+  // Per route, built once: its chain and how `fetchUpstream()` reaches its upstream (no closure per request).
   const routeChains = new Map<RouteRuntime, (ex: Exchange) => Promise<void>>()
+  const routeFetchers = new Map<RouteRuntime, UpstreamFetcher>()
   for (const route of runtime.routes.values()) {
+    routeFetchers.set(route, (e, init) => fetchFromUpstream(e, route, init))
     routeChains.set(
       route,
       compose(route.layers, {
@@ -81,7 +84,11 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const metricsPath = config.metrics?.path
   const tracing = config.tracing.traceparent
 
-  async function router(exchange: Exchange): Promise<void> {
+  type RouteInput = { method: string; path: string; query: string; host: string | undefined; headers: GatewayExchange['headers']; body: unknown }
+
+  // Not async: a request that needs no body for routing reaches its chain without an extra promise
+  // (compose() turns a synchronous throw into the error response as it does a rejection).
+  function router(exchange: Exchange): Promise<void> {
     const ex = exchange as GatewayExchange
     ex.trustForwarded = trusted
     const path = ex.normalizedPath
@@ -94,14 +101,21 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     // Identity headers come from the gateway only: whatever a client sent under those names is dropped.
     for (const name of identityHeaders) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     if (tenants !== undefined && path === tenants.envelopePath && !ex.upgrade) return tenants.envelope(ex)
+    const input: RouteInput = { method: ex.method, path, query: ex.request.query, host: ex.headers.host as string | undefined, headers: ex.headers, body: undefined }
+    if (!ex.upgrade && runtime.matcher.needsBody(input)) return routeOnBody(ex, input)
+    return routeTo(ex, input, runtime.matcher.match(input))
+  }
+
+  /** A route table with JSON-payload conditions: the body is read (within the limit) and matched again. */
+  async function routeOnBody(ex: GatewayExchange, input: RouteInput): Promise<void> {
+    const bytes = await ex.readBody(limits.maxBodyBytes)
+    input.body = ex.body = parseJson(bytes)
+    return routeTo(ex, input, runtime.matcher.match(input))
+  }
+
+  function routeTo(ex: GatewayExchange, input: RouteInput, match: ReturnType<Runtime['matcher']['match']>): Promise<void> {
+    const path = input.path
     const listModels = models !== undefined && path === models.path && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade
-    const input = { method: ex.method, path, query: ex.request.query, host: ex.headers.host as string | undefined, headers: ex.headers, body: undefined as unknown }
-    let match = runtime.matcher.match(input)
-    if (!ex.upgrade && runtime.matcher.needsBody(input)) {
-      const bytes = await ex.readBody(limits.maxBodyBytes)
-      input.body = ex.body = parseJson(bytes)
-      match = runtime.matcher.match(input)
-    }
     const route = match?.route.data
     // An origin that decodes `%2F` (or `%5C`) would see another path than the one routed here:
     // refuse when decoding it would pick another route (or none).
@@ -131,8 +145,8 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     if (route.protected) for (const name of METHOD_OVERRIDE_HEADERS) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     ex.upstreamName = route.upstream.name
     ex.route = { name: route.config.name, params: match.params }
-    ex.fetcher = (e, init) => fetchFromUpstream(e, route, init)
-    await (listModels ? modelChains : routeChains).get(route)!(ex)
+    ex.fetcher = routeFetchers.get(route)
+    return (listModels ? modelChains : routeChains).get(route)!(ex)
   }
 
   function health(ex: GatewayExchange): Promise<void> {
@@ -203,18 +217,22 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 const ZERO_TRACE = '0'.repeat(32)
 const ZERO_SPAN = '0'.repeat(16)
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-// Random bytes are drawn in blocks: one getRandomValues call per 170 requests, not one per request.
+// Random bytes are drawn in blocks and turned into hex once per block: one getRandomValues call
+// and one string per 170 requests; each id is then a slice of it, not 8 to 16 string joins.
 const RANDOM = new Uint8Array(4080)
+let randomHexBlock = ''
 let randomAt = RANDOM.length
 
 /** `bytes` random bytes as lower-case hex. */
 function randomHex(bytes: number): string {
   if (randomAt + bytes > RANDOM.length) {
     crypto.getRandomValues(RANDOM)
+    const pairs = new Array<string>(RANDOM.length)
+    for (let i = 0; i < RANDOM.length; i++) pairs[i] = HEX[RANDOM[i]]
+    randomHexBlock = pairs.join('')
     randomAt = 0
   }
-  let hex = ''
-  for (let i = randomAt; i < randomAt + bytes; i++) hex += HEX[RANDOM[i]]
+  const hex = randomHexBlock.slice(2 * randomAt, 2 * (randomAt + bytes))
   randomAt += bytes
   return hex
 }

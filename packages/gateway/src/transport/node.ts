@@ -69,13 +69,13 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.headersTimeoutMs / 4))),
     noDelay: true,
   }
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false)
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => handle(req, res, false)
   // A TLS handshake gets the head timeout too: a client that never finishes it must not hold a socket.
   const tls = server0.tls ? createTlsServer(server0.tls, httpOptions, onRequest, l.headersTimeoutMs) : undefined
   const server = tls ? tls.server : createServer(httpOptions, onRequest)
   // Keep one field past the limit so an over-long head is seen (and refused) rather than cut short.
   server.maxHeadersCount = 2 * (l.maxHeaderCount + 1)
-  server.on('checkContinue', (req, res) => void handle(req, res, true))
+  server.on('checkContinue', (req, res) => handle(req, res, true))
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
     res.on('error', noop)
     res.writeHead(417, { ...JSON_HEADERS })
@@ -106,7 +106,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
     return new NodeExchange(req, res, parsed.target, parsed.path, parsed.query, parsed.normalized, handler.clientIp(req), expectContinue)
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+  function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     req.on('error', noop)
     res.on('error', noop)
     state.inFlight++
@@ -115,12 +115,9 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
     const ex = accept(req, res, expectContinue)
     if (!ex) return
     if (ex.hasBody) watchBodyIdle(req, res, limits().bodyIdleTimeoutMs)
-    try {
-      await handler.run(ex)
-    } catch {
-      // The pipeline turns errors into responses; what reaches here is a response cut mid-way.
-      if (!res.writableFinished) res.destroy()
-    }
+    // The pipeline turns errors into responses; what rejects here is a response cut mid-way.
+    // (A promise reaction rather than an async function: one allocation per request, not three.)
+    handler.run(ex).then(undefined, () => ex.abortResponse())
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -140,7 +137,7 @@ export function createNodeTransport(server0: ServerConfig, limits: () => ServerC
           new GatewayError(501, 'ERR_UPGRADE_BODY_UNSUPPORTED', 'Send this request without "Upgrade: h2c" (large or chunked bodies cannot be read with it on this runtime)'),
         )
       }
-      if (BODY_ON_UPGRADE_REQUEST) void handle(req, responseOnSocket(req, socket, () => true), false)
+      if (BODY_ON_UPGRADE_REQUEST) handle(req, responseOnSocket(req, socket, () => true), false)
       else replayWithoutUpgrade(req, socket, head)
       return
     }

@@ -1,7 +1,7 @@
 import { type HeaderRecord, NoHealthyUpstreamError, type RequestInfo } from '@switchboard/core'
 import type { EndpointState } from '@switchboard/balancer'
 import type { UpstreamPool } from '@switchboard/proxy-pass'
-import type { RouteConfig } from '../config/types.ts'
+import type { RetryConfig, RetryOn, RouteConfig } from '../config/types.ts'
 import type { UpstreamRuntime } from '../runtime/upstream.ts'
 import { backoffMs, CircuitOpenError, classify, DeadlineExceededError, discardedStatus, retryAfterMs } from './resilience.ts'
 
@@ -114,63 +114,96 @@ export const sendOnce: UpstreamDispatch = async <R>(call: UpstreamCall<R>): Prom
  * `Retry-After` (up to `retryAfterCap`), while attempts, the retry budget and the deadline allow.
  */
 export const resilienceInterceptor: UpstreamInterceptor = (next) =>
-  async function resilience<R>(call: UpstreamCall<R>): Promise<R> {
+  function resilience<R>(call: UpstreamCall<R>): Promise<R> {
+    return new RetryingCall(call, next).run()
+  }
+
+/**
+ * The state of one call under {@link resilienceInterceptor}: the rule, the deadline, tries so far.
+ * A try that succeeds costs one promise reaction; the retry logic (and its awaits) runs only after
+ * a failure.
+ */
+class RetryingCall<R> {
+  readonly #call: UpstreamCall<R>
+  readonly #next: UpstreamDispatch
+  readonly #policy: RetryConfig
+  readonly #deadlineAt: number | undefined
+  readonly #allowed: boolean
+  readonly #statuses: boolean
+  #tries = 0
+  /** The delay before the next try, set by a status retry or a failure. */
+  #wait = 0
+  #statusHook: ((status: number, headers: HeaderRecord) => boolean) | undefined
+
+  constructor(call: UpstreamCall<R>, next: UpstreamDispatch) {
+    this.#call = call
+    this.#next = next
     const upstream = call.upstream
-    // A route's own `retry:` replaces its upstream's rule (the upstream's budget still applies).
-    const policy = call.route?.retry ?? upstream.retry
     const route = call.route
     const attempt = call.attempt
+    // A route's own `retry:` replaces its upstream's rule (the upstream's budget still applies).
+    this.#policy = route?.retry ?? upstream.retry
     // A hedge shares the deadline of the call it hedges (set before it starts).
-    const deadlineAt = route?.deadlineMs !== undefined && attempt ? (attempt.deadlineAt ??= Date.now() + route.deadlineMs) : undefined
-    if (attempt && deadlineAt !== undefined) attempt.deadlineHeader = route?.deadlineHeader
-    const budget = upstream.budget
-    if (!call.pinned && !attempt?.hedged) budget?.request()
-    const allowed = !call.pinned && (call.retryable || (route?.retryNonIdempotent === true && (call.replayable ?? call.retryable)))
-    const statuses = policy.on.some((o) => typeof o === 'number')
-    let tries = 0
-    let wait = 0
-    // May one more try start after waiting `delay` ms? Spends budget when it says yes.
-    const mayRetry = (delay: number): boolean => {
-      if (!allowed || tries >= policy.attempts || call.committed()) return false
-      if (!policy.reuseEndpoints && remaining(call).length === 0) return false
-      if (deadlineAt !== undefined && Date.now() + delay >= deadlineAt) return false
-      return budget ? budget.tryRetry() : true
-    }
-    for (;;) {
-      tries++
-      if (attempt) {
-        attempt.shouldRetry =
-          allowed && statuses
-            ? (status, headers) => {
-                if (!policy.on.includes(status)) return false
-                const after = retryAfterMs(headers)
-                if (after !== undefined && after > policy.retryAfterCapMs) return false
-                const delay = Math.max(after ?? 0, backoffMs(tries, policy.backoff.baseMs, policy.backoff.maxMs))
-                if (!mayRetry(delay)) return false
-                wait = delay
-                return true
-              }
-            : undefined
-      }
-      try {
-        return await next(call)
-      } catch (err) {
-        if (deadlineAt !== undefined && Date.now() >= deadlineAt && classify(err) === 'timeout') {
-          throw new DeadlineExceededError({ cause: err, details: { deadlineMs: route?.deadlineMs, tries } })
-        }
-        if (!discardedStatus(err)) {
-          if (err instanceof NoHealthyUpstreamError || err instanceof CircuitOpenError) throw err
-          const kind = classify(err)
-          if (kind === undefined || !policy.on.includes(kind)) throw err
-          wait = backoffMs(tries, policy.backoff.baseMs, policy.backoff.maxMs)
-          if (!mayRetry(wait)) throw err
-        }
-        if (wait > 0) await sleep(wait)
-        wait = 0
-        if (call.committed()) throw err
-      }
-    }
+    this.#deadlineAt = route?.deadlineMs !== undefined && attempt ? (attempt.deadlineAt ??= Date.now() + route.deadlineMs) : undefined
+    if (attempt && this.#deadlineAt !== undefined) attempt.deadlineHeader = route?.deadlineHeader
+    if (!call.pinned && !attempt?.hedged) upstream.budget?.request()
+    this.#allowed = !call.pinned && (call.retryable || (route?.retryNonIdempotent === true && (call.replayable ?? call.retryable)))
+    this.#statuses = this.#allowed && this.#policy.on.some(isStatus)
   }
+
+  /** Sends once more; a failure goes to {@link #failed}, which may try again. */
+  run(): Promise<R> {
+    this.#tries++
+    const attempt = this.#call.attempt
+    if (attempt) attempt.shouldRetry = this.#statuses ? (this.#statusHook ??= (status, headers) => this.#retryStatus(status, headers)) : undefined
+    return this.#next(this.#call).then(undefined, (err: unknown) => this.#failed(err))
+  }
+
+  async #failed(err: unknown): Promise<R> {
+    const policy = this.#policy
+    if (this.#deadlineAt !== undefined && Date.now() >= this.#deadlineAt && classify(err) === 'timeout') {
+      throw new DeadlineExceededError({ cause: err, details: { deadlineMs: this.#call.route?.deadlineMs, tries: this.#tries } })
+    }
+    if (!discardedStatus(err)) {
+      if (err instanceof NoHealthyUpstreamError || err instanceof CircuitOpenError) throw err
+      const kind = classify(err)
+      if (kind === undefined || !policy.on.includes(kind)) throw err
+      this.#wait = backoffMs(this.#tries, policy.backoff.baseMs, policy.backoff.maxMs)
+      if (!this.#mayRetry(this.#wait)) throw err
+    }
+    if (this.#wait > 0) await sleep(this.#wait)
+    this.#wait = 0
+    if (this.#call.committed()) throw err
+    return this.run()
+  }
+
+  /** The status-retry hook of one try: true discards this response and retries after a delay. */
+  #retryStatus(status: number, headers: HeaderRecord): boolean {
+    const policy = this.#policy
+    if (!policy.on.includes(status)) return false
+    const after = retryAfterMs(headers)
+    if (after !== undefined && after > policy.retryAfterCapMs) return false
+    const delay = Math.max(after ?? 0, backoffMs(this.#tries, policy.backoff.baseMs, policy.backoff.maxMs))
+    if (!this.#mayRetry(delay)) return false
+    this.#wait = delay
+    return true
+  }
+
+  /** May one more try start after waiting `delay` ms? Spends budget when it says yes. */
+  #mayRetry(delay: number): boolean {
+    const call = this.#call
+    const policy = this.#policy
+    if (!this.#allowed || this.#tries >= policy.attempts || call.committed()) return false
+    if (!policy.reuseEndpoints && remaining(call).length === 0) return false
+    if (this.#deadlineAt !== undefined && Date.now() + delay >= this.#deadlineAt) return false
+    const budget = call.upstream.budget
+    return budget ? budget.tryRetry() : true
+  }
+}
+
+function isStatus(on: RetryOn): boolean {
+  return typeof on === 'number'
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
