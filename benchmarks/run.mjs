@@ -129,6 +129,12 @@ const contenders = [
     unavailable: () => (!DENO ? 'deno not installed' : existsSync(join(FLOORS, 'floor-deno.ts')) ? null : `${FLOORS}/floor-deno.ts not found`),
     start: (ctx) => startScript(ctx, 'floor-deno', DENO, join(FLOORS, 'floor-deno.ts'), ['run', '--allow-net', '--allow-env']),
   },
+  {
+    // floor-node plus the per-request work of the gateway's default pipeline, by hand
+    // (contenders/guarded-node.mjs): what the floor costs once it does the gateway's job.
+    name: 'floor-node-guarded', runtime: 'node', optIn: true,
+    start: (ctx) => startScript(ctx, 'floor-node-guarded', process.execPath, 'contenders/guarded-node.mjs'),
+  },
   { name: 'nginx', runtime: 'nginx', start: (ctx) => startNginx(ctx, 'nginx', false) },
   { name: 'fastify', runtime: 'node', start: (ctx) => startScript(ctx, 'fastify', process.execPath, 'contenders/fastify.mjs') },
   {
@@ -211,6 +217,8 @@ const scenarios = [
 const TARGETS = [
   { label: 'switchboard vs floor-node (Node)', a: 'switchboard', b: 'floor-node', min: 0.9 },
   { label: 'switchboard vs fastify (Node)', a: 'switchboard', b: 'fastify', min: 1.5 },
+  // Not the issue's: the same floor doing the gateway's per-request work (opt-in contender).
+  { label: 'switchboard vs floor-node-guarded (Node)', a: 'switchboard', b: 'floor-node-guarded', min: 0.9 },
   { label: 'switchboard vs bare', a: 'switchboard', b: 'bare', min: 0.9 },
   { label: 'switchboard-bun-native vs floor-bun', a: 'switchboard-bun-native', fallbackA: 'switchboard-bun', b: 'floor-bun', min: 0.9 },
   // The issue's wording: Bun against fastify on Node. The row after it is the stricter comparison
