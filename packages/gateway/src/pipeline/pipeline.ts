@@ -10,7 +10,7 @@ import {
   NoRouteError,
   toGatewayError,
 } from '@switchboard/core'
-import { normalizePath } from '@switchboard/matcher'
+import { type MatchInput, type MatchResult, normalizePath } from '@switchboard/matcher'
 import type { TunnelGroup } from '@switchboard/websocket-tunnel'
 import type { LifecycleHooks } from '../registry.ts'
 import { DISCOVERY_UPSTREAM, type GatewayLogger, type RouteRuntime, type Runtime } from '../runtime/runtime.ts'
@@ -53,20 +53,18 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const limits = config.server.limits
   const onError = (error: unknown, ex: Exchange): Promise<void> => respondWithGatewayError(error, ex as GatewayExchange, ctx.logger)
   // Per route, built once: its chain and how `fetchUpstream()` reaches its upstream (no closure per request).
-  const routeChains = new Map<RouteRuntime, (ex: Exchange) => Promise<void>>()
-  const routeFetchers = new Map<RouteRuntime, UpstreamFetcher>()
+  const routeChains = new Map<RouteRuntime, { chain: (ex: Exchange) => Promise<void>; fetcher: UpstreamFetcher }>()
   for (const route of runtime.routes.values()) {
-    routeFetchers.set(route, (e, init) => fetchFromUpstream(e, route, init))
-    routeChains.set(
-      route,
-      compose(route.layers, {
+    routeChains.set(route, {
+      fetcher: (e, init) => fetchFromUpstream(e, route, init),
+      chain: compose(route.layers, {
         onError,
         terminal: (exchange) => {
           const ex = exchange as GatewayExchange
           return ex.upgrade ? tunnelToUpstream(ex, route, ctx.onTunnel, ctx.tunnels).then(noop) : proxyToUpstream(ex, route, limits)
         },
       }),
-    )
+    })
   }
   // `models:`: the gateway answers the model list itself, behind the policies of the route claiming its path (if any).
   const models = config.models && new ModelList(config.models, runtime.upstreams)
@@ -84,8 +82,6 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
   const metricsPath = config.metrics?.path
   const tracing = config.tracing.traceparent
 
-  type RouteInput = { method: string; path: string; query: string; host: string | undefined; headers: GatewayExchange['headers']; body: unknown }
-
   // Not async: a request that needs no body for routing reaches its chain without an extra promise
   // (compose() turns a synchronous throw into the error response as it does a rejection).
   function router(exchange: Exchange): Promise<void> {
@@ -101,19 +97,19 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     // Identity headers come from the gateway only: whatever a client sent under those names is dropped.
     for (const name of identityHeaders) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     if (tenants !== undefined && path === tenants.envelopePath && !ex.upgrade) return tenants.envelope(ex)
-    const input: RouteInput = { method: ex.method, path, query: ex.request.query, host: ex.headers.host as string | undefined, headers: ex.headers, body: undefined }
+    const input: MatchInput = { method: ex.method, path, query: ex.request.query, host: ex.headers.host as string | undefined, headers: ex.headers, body: undefined }
     if (!ex.upgrade && runtime.matcher.needsBody(input)) return routeOnBody(ex, input)
     return routeTo(ex, input, runtime.matcher.match(input))
   }
 
   /** A route table with JSON-payload conditions: the body is read (within the limit) and matched again. */
-  async function routeOnBody(ex: GatewayExchange, input: RouteInput): Promise<void> {
+  async function routeOnBody(ex: GatewayExchange, input: MatchInput): Promise<void> {
     const bytes = await ex.readBody(limits.maxBodyBytes)
     input.body = ex.body = parseJson(bytes)
     return routeTo(ex, input, runtime.matcher.match(input))
   }
 
-  function routeTo(ex: GatewayExchange, input: RouteInput, match: ReturnType<Runtime['matcher']['match']>): Promise<void> {
+  function routeTo(ex: GatewayExchange, input: MatchInput, match: MatchResult<RouteRuntime> | undefined): Promise<void> {
     const path = input.path
     const listModels = models !== undefined && path === models.path && (ex.method === 'GET' || ex.method === 'HEAD') && !ex.upgrade
     const route = match?.route.data
@@ -145,8 +141,9 @@ export function buildPipeline(runtime: Runtime, ctx: PipelineContext): Pipeline 
     if (route.protected) for (const name of METHOD_OVERRIDE_HEADERS) if (ex.headers[name] !== undefined) ex.upstreamHeaders[name] = undefined
     ex.upstreamName = route.upstream.name
     ex.route = { name: route.config.name, params: match.params }
-    ex.fetcher = routeFetchers.get(route)
-    return (listModels ? modelChains : routeChains).get(route)!(ex)
+    const entry = routeChains.get(route)!
+    ex.fetcher = entry.fetcher
+    return (listModels ? modelChains.get(route)! : entry.chain)(ex)
   }
 
   function health(ex: GatewayExchange): Promise<void> {
